@@ -1,0 +1,1 @@
+"""Data: pretraining data creation and masking, fine-tuning readers, tf.data pipelines."""

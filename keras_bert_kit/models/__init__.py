@@ -1,0 +1,1 @@
+"""Models: config and presets, the backbone, the pretrainer and the task models."""

@@ -1,0 +1,1 @@
+"""Text: in-graph WordPiece tokenizer, input packer and vocabulary building (tensorflow-text)."""

@@ -1,0 +1,1 @@
+"""Training: optimizers and schedules, distribution strategy selection, callbacks."""
