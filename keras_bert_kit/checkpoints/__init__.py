@@ -1,1 +1,76 @@
-"""Checkpoints: read and write Hugging Face BERT folders and Google TF1 BERT checkpoints."""
+"""Checkpoints: read and write Hugging Face BERT folders and Google TF1 BERT checkpoints.
+
+Every reader returns a `Checkpoint`: the architecture as a `BertConfig` and the tensors as numpy
+arrays under one canonical naming, the Hugging Face PyTorch `BertForPreTraining` names without the
+`bert.` prefix (`embeddings.word_embeddings.weight`, `encoder.layer.0.attention.self.query.weight`
+with `[out, in]` kernels, `cls.predictions.bias`, ...). `weight_mapping` moves them in and out of
+our layers. Neither transformers nor torch is needed; `pytorch_model.bin` is read by a restricted
+unpickler that constructs nothing but arrays.
+"""
+
+import dataclasses
+import glob
+import os
+
+from keras_bert_kit.models.bert_config import BertConfig
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """A BERT checkpoint in canonical form.
+
+    Args:
+        config: the architecture.
+        tensors: canonical name → numpy array.
+        source: the file or folder it came from (named in errors).
+    """
+
+    config: BertConfig
+    tensors: dict
+    source: str
+
+    def has_pretraining_heads(self):
+        return any(name.startswith("cls.") for name in self.tensors)
+
+
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "tf_model.h5",
+                 "pytorch_model.bin")
+
+
+def _find_google_checkpoint(folder):
+    index_files = sorted(glob.glob(os.path.join(folder, "*.ckpt*.index")))
+    if not index_files:
+        return None
+    preferred = [f for f in index_files if os.path.basename(f).startswith("bert_model.ckpt")]
+    return (preferred or index_files)[0][: -len(".index")]
+
+
+def load_checkpoint(path):
+    """Reads any supported BERT checkpoint into a `Checkpoint`.
+
+    Args:
+        path: a Hugging Face folder (`config.json` plus `model.safetensors`, a sharded
+            `model.safetensors.index.json`, `tf_model.h5` or `pytorch_model.bin`), a Google folder
+            (`bert_config.json` plus `bert_model.ckpt.*`), or one weight file / checkpoint prefix
+            with its config in the same folder.
+    """
+    from keras_bert_kit.checkpoints import google_checkpoint, hf_checkpoint
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for name in _WEIGHT_FILES:
+            candidate = os.path.join(path, name)
+            if os.path.exists(candidate):
+                return hf_checkpoint.read_hf_weights(candidate, BertConfig.from_hf_config(path))
+        prefix = _find_google_checkpoint(path)
+        if prefix:
+            return google_checkpoint.read_google_checkpoint(prefix, BertConfig.from_hf_config(path))
+        raise FileNotFoundError(
+            f"{path}: no BERT weights found (looked for {', '.join(_WEIGHT_FILES)} and "
+            "a Google *.ckpt.index)")
+    folder = os.path.dirname(path) or "."
+    if os.path.exists(path + ".index"):
+        return google_checkpoint.read_google_checkpoint(path, BertConfig.from_hf_config(folder))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    return hf_checkpoint.read_hf_weights(path, BertConfig.from_hf_config(folder))

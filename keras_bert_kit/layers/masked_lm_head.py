@@ -1,0 +1,87 @@
+"""`MaskedLMHead`: gathers the masked positions, transforms them and scores the vocabulary."""
+
+import keras
+from keras import ops
+
+from keras_bert_kit.layers.activations import get_activation, initializer
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_kit")
+class MaskedLMHead(keras.layers.Layer):
+    """BERT's MLM head, evaluated only at the masked positions.
+
+    `dense → activation → LayerNorm → (· word_embeddingsᵀ) + bias`. Gathering the positions first
+    means the `[hidden, vocab]` projection runs on `max_predictions` rows per sequence instead of
+    `seq_len`. With `token_embedding` given, the output projection is tied to that embedding layer
+    (the owner model passes it; it is not part of the config). Without it, the head owns an
+    output kernel.
+
+    Args:
+        vocabulary_size: number of WordPiece ids.
+        hidden_dim: width of the encoder output.
+        activation: transform activation (`"gelu"` = exact erf GELU).
+        layer_norm_epsilon: LayerNorm epsilon.
+        initializer_range: stddev of the truncated-normal initializer.
+        token_embedding: optional `keras.layers.Embedding` to tie the output projection to.
+
+    Call args:
+        sequence_output: `[batch, seq, hidden_dim]`.
+        mask_positions: `[batch, num_predictions]` int positions to score.
+
+    Example:
+    >>> import numpy as np
+    >>> head = MaskedLMHead(vocabulary_size=50, hidden_dim=8)
+    >>> head(np.zeros((2, 6, 8), "float32"), np.array([[1, 2], [0, 5]])).shape
+    (2, 2, 50)
+    """
+
+    def __init__(self, vocabulary_size, hidden_dim, activation="gelu", layer_norm_epsilon=1e-12,
+                 initializer_range=0.02, token_embedding=None, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.hidden_dim = hidden_dim
+        self.activation = activation
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+        self.token_embedding = token_embedding
+        self._activation_fn = get_activation(activation)
+        self.transform_dense = keras.layers.Dense(
+            hidden_dim, kernel_initializer=initializer(initializer_range),
+            dtype=self.dtype_policy, name="transform")
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="transform_layer_norm")
+
+    def build(self, sequence_shape=None, positions_shape=None):
+        self.transform_dense.build((None, None, self.hidden_dim))
+        self.layer_norm.build((None, None, self.hidden_dim))
+        if self.token_embedding is None:
+            self.output_kernel = self.add_weight(
+                shape=(self.hidden_dim, self.vocabulary_size),
+                initializer=initializer(self.initializer_range), name="output_kernel")
+        self.output_bias = self.add_weight(shape=(self.vocabulary_size,), initializer="zeros",
+                                           name="output_bias")
+        self.built = True
+
+    def call(self, sequence_output, mask_positions):
+        positions = ops.cast(mask_positions, "int32")[:, :, None]
+        x = ops.take_along_axis(sequence_output, positions, axis=1)
+        x = self.layer_norm(self._activation_fn(self.transform_dense(x)))
+        if self.token_embedding is not None:
+            kernel = ops.transpose(ops.cast(self.token_embedding.embeddings, self.compute_dtype))
+        else:
+            kernel = ops.cast(self.output_kernel, self.compute_dtype)
+        return ops.matmul(x, kernel) + ops.cast(self.output_bias, self.compute_dtype)
+
+    def compute_output_shape(self, sequence_shape, positions_shape):
+        return tuple(positions_shape) + (self.vocabulary_size,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            hidden_dim=self.hidden_dim,
+            activation=self.activation,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            initializer_range=self.initializer_range,
+        )
+        return config

@@ -1,0 +1,128 @@
+"""`TransformerEncoder`: one post-LayerNorm BERT block with a fused query/key/value projection."""
+
+import keras
+from keras import ops
+
+from keras_bert_kit.layers.activations import get_activation, initializer
+
+# Added to the attention scores of padded keys; the softmax runs in float32, so this is safe
+# under float16/bfloat16 too.
+_MASKED_SCORE = -1e9
+
+
+def padding_mask_to_attention_bias(padding_mask):
+    """[batch, seq] padding mask (1 = token) → additive float32 bias [batch, 1, 1, seq]."""
+    mask = ops.cast(padding_mask, "float32")
+    return ((1.0 - mask) * _MASKED_SCORE)[:, None, None, :]
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_kit")
+class TransformerEncoder(keras.layers.Layer):
+    """Multi-head self-attention and feed-forward, each with residual dropout and post-LayerNorm.
+
+    Matches Hugging Face `BertLayer` (exact erf GELU by default, LayerNorm after each residual).
+    Query, key and value come from one fused `[hidden, 3 * hidden]` projection.
+
+    Args:
+        hidden_dim: model width.
+        num_heads: attention heads; must divide `hidden_dim`.
+        intermediate_dim: feed-forward width.
+        activation: feed-forward activation name (`"gelu"` = exact erf GELU).
+        dropout: dropout on each residual branch.
+        attention_dropout: dropout on the attention probabilities.
+        layer_norm_epsilon: LayerNorm epsilon.
+        initializer_range: stddev of the truncated-normal initializer.
+
+    Call args:
+        inputs: `[batch, seq, hidden_dim]` float tensor.
+        padding_mask: optional `[batch, seq]` tensor, 1 for tokens and 0 for padding.
+        attention_bias: optional precomputed float32 bias `[batch, 1, 1, seq]` (from
+            `padding_mask_to_attention_bias(padding_mask)`), so a stack of blocks computes it once.
+
+    Example:
+    >>> import numpy as np
+    >>> block = TransformerEncoder(hidden_dim=16, num_heads=2, intermediate_dim=32)
+    >>> block(np.zeros((2, 5, 16), "float32"), padding_mask=np.ones((2, 5), "int32")).shape
+    (2, 5, 16)
+    """
+
+    def __init__(self, hidden_dim, num_heads, intermediate_dim, activation="gelu", dropout=0.1,
+                 attention_dropout=0.1, layer_norm_epsilon=1e-12, initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        if hidden_dim % num_heads:
+            raise ValueError(f"hidden_dim={hidden_dim} is not divisible by num_heads={num_heads}")
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.activation = activation
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+        self.head_dim = hidden_dim // num_heads
+        self._activation_fn = get_activation(activation)
+
+        def dense(units, name):
+            return keras.layers.Dense(units, kernel_initializer=initializer(initializer_range),
+                                      dtype=self.dtype_policy, name=name)
+
+        def layer_norm(name):
+            return keras.layers.LayerNormalization(epsilon=layer_norm_epsilon,
+                                                   dtype=self.dtype_policy, name=name)
+
+        self.qkv_dense = dense(3 * hidden_dim, "qkv")
+        self.attention_output_dense = dense(hidden_dim, "attention_output")
+        self.attention_layer_norm = layer_norm("attention_layer_norm")
+        self.intermediate_dense = dense(intermediate_dim, "intermediate")
+        self.output_dense = dense(hidden_dim, "output")
+        self.output_layer_norm = layer_norm("output_layer_norm")
+        self.attention_dropout_layer = keras.layers.Dropout(attention_dropout, dtype=self.dtype_policy)
+        self.residual_dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    def build(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None):
+        hidden = (None, None, self.hidden_dim)
+        self.qkv_dense.build(hidden)
+        self.attention_output_dense.build(hidden)
+        self.attention_layer_norm.build(hidden)
+        self.intermediate_dense.build(hidden)
+        self.output_dense.build((None, None, self.intermediate_dim))
+        self.output_layer_norm.build(hidden)
+        self.built = True
+
+    def call(self, inputs, padding_mask=None, attention_bias=None, training=None):
+        batch, seq_len = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        qkv = ops.reshape(self.qkv_dense(inputs), (batch, seq_len, 3, self.num_heads, self.head_dim))
+        query = qkv[:, :, 0] * ops.cast(self.head_dim ** -0.5, qkv.dtype)
+        key, value = qkv[:, :, 1], qkv[:, :, 2]
+
+        scores = ops.cast(ops.einsum("bqhd,bkhd->bhqk", query, key), "float32")
+        if attention_bias is None and padding_mask is not None:
+            attention_bias = padding_mask_to_attention_bias(padding_mask)
+        if attention_bias is not None:
+            scores = scores + attention_bias
+        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.attention_dropout_layer(probs, training=training)
+        context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
+        context = ops.reshape(context, (batch, seq_len, self.hidden_dim))
+
+        attended = self.attention_output_dense(context)
+        x = self.attention_layer_norm(inputs + self.residual_dropout_layer(attended, training=training))
+        ffn = self.output_dense(self._activation_fn(self.intermediate_dense(x)))
+        return self.output_layer_norm(x + self.residual_dropout_layer(ffn, training=training))
+
+    def compute_output_shape(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+            activation=self.activation,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            initializer_range=self.initializer_range,
+        )
+        return config
