@@ -43,7 +43,8 @@ class MaskedLMHead(keras.layers.Layer):
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
-        self.token_embedding = token_embedding
+        # Not tracked: the embedding belongs to the backbone, the head only reads its matrix.
+        object.__setattr__(self, "token_embedding", token_embedding)
         self._activation_fn = get_activation(activation)
         self.transform_dense = keras.layers.Dense(
             hidden_dim, kernel_initializer=initializer(initializer_range),
@@ -51,7 +52,7 @@ class MaskedLMHead(keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="transform_layer_norm")
 
-    def build(self, sequence_shape=None, positions_shape=None):
+    def build(self, sequence_output_shape=None, mask_positions_shape=None):
         self.transform_dense.build((None, None, self.hidden_dim))
         self.layer_norm.build((None, None, self.hidden_dim))
         if self.token_embedding is None:
@@ -72,8 +73,8 @@ class MaskedLMHead(keras.layers.Layer):
             kernel = ops.cast(self.output_kernel, self.compute_dtype)
         return ops.matmul(x, kernel) + ops.cast(self.output_bias, self.compute_dtype)
 
-    def compute_output_shape(self, sequence_shape, positions_shape):
-        return tuple(positions_shape) + (self.vocabulary_size,)
+    def compute_output_shape(self, sequence_output_shape, mask_positions_shape):
+        return tuple(mask_positions_shape) + (self.vocabulary_size,)
 
     def get_config(self):
         config = super().get_config()

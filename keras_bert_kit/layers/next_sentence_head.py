@@ -26,15 +26,15 @@ class NextSentenceHead(keras.layers.Layer):
         self.dense = keras.layers.Dense(2, kernel_initializer=initializer(initializer_range),
                                         dtype=self.dtype_policy, name="seq_relationship")
 
-    def build(self, pooled_shape=None):
+    def build(self, pooled_output_shape=None):
         self.dense.build((None, self.hidden_dim))
         self.built = True
 
     def call(self, pooled_output):
         return self.dense(pooled_output)
 
-    def compute_output_shape(self, pooled_shape):
-        return (pooled_shape[0], 2)
+    def compute_output_shape(self, pooled_output_shape):
+        return (pooled_output_shape[0], 2)
 
     def get_config(self):
         config = super().get_config()

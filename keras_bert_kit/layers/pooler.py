@@ -27,15 +27,15 @@ class BertPooler(keras.layers.Layer):
                                         kernel_initializer=initializer(initializer_range),
                                         dtype=self.dtype_policy, name="dense")
 
-    def build(self, sequence_shape=None):
+    def build(self, sequence_output_shape=None):
         self.dense.build((None, self.hidden_dim))
         self.built = True
 
     def call(self, sequence_output):
         return self.dense(sequence_output[:, 0])
 
-    def compute_output_shape(self, sequence_shape):
-        return (sequence_shape[0], self.hidden_dim)
+    def compute_output_shape(self, sequence_output_shape):
+        return (sequence_output_shape[0], self.hidden_dim)
 
     def get_config(self):
         config = super().get_config()

@@ -5,9 +5,9 @@ from keras import ops
 
 from keras_bert_kit.layers.activations import get_activation, initializer
 
-# Added to the attention scores of padded keys; the softmax runs in float32, so this is safe
-# under float16/bfloat16 too.
-_MASKED_SCORE = -1e9
+# Added to the attention scores of padded keys. exp(-1e4) is 0 in float32 (where the softmax
+# runs), the value survives a cast to float16, and a fully padded row stays finite.
+_MASKED_SCORE = -1e4
 
 
 def padding_mask_to_attention_bias(padding_mask):
@@ -99,7 +99,7 @@ class TransformerEncoder(keras.layers.Layer):
         if attention_bias is None and padding_mask is not None:
             attention_bias = padding_mask_to_attention_bias(padding_mask)
         if attention_bias is not None:
-            scores = scores + attention_bias
+            scores = scores + ops.cast(attention_bias, "float32")
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_dropout_layer(probs, training=training)
         context = ops.einsum("bhqk,bkhd->bqhd", probs, value)

@@ -125,8 +125,8 @@ class BertBackbone(keras.Model):
 
     @classmethod
     def from_bert_config(cls, config, **kwargs):
-        """Builds a randomly initialised backbone from a `BertConfig`."""
-        return cls(**config.to_dict(), **kwargs)
+        """Builds a randomly initialised backbone from a `BertConfig`; `kwargs` override its fields."""
+        return cls(**{**config.to_dict(), **kwargs})
 
     @classmethod
     def from_preset(cls, name, **kwargs):
