@@ -1,0 +1,88 @@
+"""BertPretrainer: fit() on MLM+NSP, heads from checkpoints, HF round trip, `.keras` round trip."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_kit.models.bert_backbone import BertBackbone
+from keras_bert_kit.models.bert_pretrainer import BertPretrainer
+from tests.conftest import FIXTURES
+from tests.helpers import TINY, max_abs_diff_valid, random_inputs
+
+
+def pretraining_batch(batch=16, seq=16, predictions=4, seed=0):
+    """A learnable toy task: the masked token equals the token just before it."""
+    rng = np.random.default_rng(seed)
+    x = random_inputs(batch=batch, seq=seq, pad_last=False, seed=seed)
+    positions = np.sort(rng.choice(np.arange(2, seq - 4), size=(batch, predictions)), axis=1)
+    x["token_ids"] = np.repeat(rng.integers(5, 99, size=(batch, seq // 2)), 2, axis=1).astype("int32")
+    x["mask_positions"] = (positions | 1).astype("int32")
+    mask_ids = np.take_along_axis(x["token_ids"], x["mask_positions"], axis=1)
+    np.put_along_axis(x["token_ids"], x["mask_positions"], 4, axis=1)  # [MASK]
+    weights = np.ones((batch, predictions), "float32")
+    weights[:, -1] = 0.0  # a padding slot: must not count
+    nsp = (np.arange(batch) % 2).astype("int32")
+    return x, {"mlm": mask_ids, "nsp": nsp}, {"mlm": weights, "nsp": np.ones(batch, "float32")}
+
+
+def as_dataset(x, y, w, batch_size=8):
+    return tf.data.Dataset.from_tensor_slices((x, y, w)).batch(batch_size)
+
+
+def test_fit_learns_mlm_and_reports_metrics():
+    model = BertPretrainer(BertBackbone(**TINY))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = model.fit(as_dataset(*pretraining_batch()), epochs=40, verbose=0)
+    assert {"mlm_accuracy", "nsp_accuracy", "mlm_loss", "nsp_loss"} <= set(history.history)
+    assert history.history["mlm_accuracy"][-1] > 0.8  # chance: 1/99
+    assert history.history["mlm_loss"][-1] < 0.4 * history.history["mlm_loss"][0]
+
+
+def test_mlm_loss_ignores_zero_weight_slots():
+    model = BertPretrainer(BertBackbone(**TINY))
+    model.compile()
+    x, y, w = pretraining_batch(batch=4)
+    base = model.evaluate(as_dataset(x, y, w), verbose=0, return_dict=True)["mlm_loss"]
+    y["mlm"] = y["mlm"].copy()
+    y["mlm"][:, -1] = 1  # change only the labels of zero-weight slots
+    assert model.evaluate(as_dataset(x, y, w), verbose=0, return_dict=True)["mlm_loss"] == pytest.approx(base)
+
+
+def test_heads_load_from_pytorch_checkpoint_and_round_trip_to_hf(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    ref = np.load(FIXTURES / "tiny_bert_pytorch_reference.npz")
+    model = BertPretrainer.from_pretrained(str(FIXTURES / "tiny_bert_pytorch"))
+    x = {k: ref[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    x["mask_positions"] = np.tile(np.arange(16, dtype="int32"), (2, 1))
+    out = model(x)
+    assert max_abs_diff_valid(out["mlm"], ref["mlm_logits"], x["padding_mask"]) <= 1e-4
+    np.testing.assert_allclose(out["nsp"], ref["nsp_logits"], atol=1e-5)
+
+    model.save_pretrained(tmp_path)
+    from safetensors.numpy import load_file
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    hf = transformers.TFBertForPreTraining(transformers.BertConfig.from_pretrained(str(tmp_path)))
+    load_pytorch_state_dict_in_tf2_model(hf, load_file(str(tmp_path / "model.safetensors")))
+    theirs = hf(dict(input_ids=x["token_ids"], token_type_ids=x["segment_ids"],
+                     attention_mask=x["padding_mask"]))
+    assert max_abs_diff_valid(theirs.prediction_logits, ref["mlm_logits"], x["padding_mask"]) <= 1e-4
+    np.testing.assert_allclose(theirs.seq_relationship_logits, ref["nsp_logits"], atol=1e-5)
+
+
+def test_minilm_without_heads_gets_tied_initialised_heads(minilm_path):
+    model = BertPretrainer.from_pretrained(minilm_path)
+    embedding = model.backbone.token_embedding.embeddings
+    assert model.masked_lm_head.token_embedding.embeddings is embedding
+    assert len(model.trainable_weights) == len(model.backbone.trainable_weights) + 7
+
+
+def test_keras_round_trip_keeps_tied_heads(tmp_path):
+    model = BertPretrainer(BertBackbone(**TINY))
+    x, _, _ = pretraining_batch(batch=2)
+    path = str(tmp_path / "pretrainer.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(np.asarray(reloaded(x)["mlm"]), np.asarray(model(x)["mlm"]))
+    assert reloaded.masked_lm_head.token_embedding is reloaded.backbone.token_embedding
