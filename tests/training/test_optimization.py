@@ -1,0 +1,38 @@
+"""Schedules and optimizer construction."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_kit.training.optimization import WarmupPolynomialDecay, create_optimizer
+
+
+def test_warmup_then_linear_decay():
+    schedule = WarmupPolynomialDecay(1e-4, total_steps=1000, warmup_steps=100)
+    values = [float(schedule(s)) for s in (0, 50, 100, 550, 1000, 2000)]
+    np.testing.assert_allclose(values, [0, 5e-5, 1e-4, 5e-5, 0, 0], atol=1e-12)
+    poly = WarmupPolynomialDecay(1e-4, total_steps=1000, warmup_steps=100, power=2.0)
+    assert float(poly(550)) == pytest.approx(2.5e-5)
+    assert WarmupPolynomialDecay.from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_adamw_excludes_layer_norm_and_bias_from_decay():
+    dense = keras.layers.Dense(2, name="dense")
+    norm = keras.layers.LayerNormalization(name="layer_norm")
+    model = keras.Sequential([keras.Input((3,)), dense, norm])
+    for v in model.weights:
+        v.assign(np.ones(v.shape))
+    opt = create_optimizer(0.1, total_steps=10, warmup_steps=0, weight_decay=0.5, global_clipnorm=None)
+    opt.build(model.trainable_variables)
+    opt.apply_gradients([(np.zeros(v.shape, "float32"), v) for v in model.trainable_variables])
+    after = {v.path: float(np.asarray(v).ravel()[0]) for v in model.weights}
+    assert after["sequential/dense/kernel"] < 1.0  # decayed
+    assert after["sequential/dense/bias"] == 1.0
+    assert after["sequential/layer_norm/gamma"] == 1.0
+
+
+def test_lamb_and_gradient_accumulation():
+    opt = create_optimizer(1e-3, total_steps=100, optimizer="lamb", gradient_accumulation_steps=4)
+    assert isinstance(opt, keras.optimizers.Lamb) and opt.gradient_accumulation_steps == 4
+    with pytest.raises(ValueError, match="optimizer='sgd'"):
+        create_optimizer(1e-3, total_steps=100, optimizer="sgd")
