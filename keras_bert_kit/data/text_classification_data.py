@@ -1,0 +1,397 @@
+"""Fine-tuning data for sentence (pair) classification and regression.
+
+Readers turn TSV / CSV / JSONL files (GLUE layouts included) into `ClassificationExamples`;
+`make_classification_dataset` turns those into a batched, shuffled `tf.data.Dataset`, optionally
+tokenized and packed by a preprocessor and grouped into a small fixed set of padded lengths.
+
+Every problem found in a file is raised as one `ClassificationDataError` whose message starts
+with `path:line:`.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+TASKS = ("classification", "multilabel", "regression")
+_DELIMITERS = {".tsv": "\t", ".csv": ","}
+_JSON_SUFFIXES = (".jsonl", ".ndjson")
+_LENGTH_BATCH_SIZE = 512
+
+
+class ClassificationDataError(ValueError):
+    """A problem in a classification data file; the message names the file and line."""
+
+
+@dataclasses.dataclass
+class ClassificationExamples:
+    """Texts, optional second texts and labels of one split, ready for `make_classification_dataset`.
+
+    Args:
+        texts: first (or only) text of each example.
+        pairs: second text of each example for sentence-pair tasks, else `None`.
+        labels: `int32 [n]` class ids, `float32 [n]` regression targets, `float32 [n, classes]`
+            multi-hot vectors, or `None` for an unlabeled split.
+        label_vocabulary: label strings indexed by class id; `None` for regression.
+        source: where the examples came from (a path, or a TFDS name and split).
+        task: `"classification"`, `"multilabel"` or `"regression"`.
+
+    Example:
+    >>> import numpy as np
+    >>> ex = ClassificationExamples(["good", "bad"], None, np.array([1, 0], "int32"), ["0", "1"], "mem")
+    >>> len(ex), ex.num_classes
+    (2, 2)
+    """
+
+    texts: list
+    pairs: list | None
+    labels: np.ndarray | None
+    label_vocabulary: list | None
+    source: str
+    task: str = "classification"
+
+    def __len__(self):
+        return len(self.texts)
+
+    @property
+    def num_classes(self):
+        """Width of the model's output: the vocabulary size, or 1 for regression."""
+        return 1 if self.label_vocabulary is None else len(self.label_vocabulary)
+
+
+def build_label_vocabulary(labels):
+    """Sorted, duplicate-free label vocabulary; numeric labels keep their numeric order.
+
+    Args:
+        labels: iterable of label strings.
+
+    Example:
+    >>> build_label_vocabulary(["10", "2", "2", "-1"])
+    ['-1', '2', '10']
+    >>> build_label_vocabulary(["neutral", "entailment", "contradiction"])
+    ['contradiction', 'entailment', 'neutral']
+    """
+    unique = set(labels)
+    try:
+        return sorted(unique, key=lambda label: (float(label), label))
+    except ValueError:
+        return sorted(unique)
+
+
+def read_classification_file(path, text_column, label_column=None, pair_column=None, *,
+                             delimiter=None, has_header=True, task="classification",
+                             label_vocabulary=None, label_separator=",", encoding="utf-8-sig"):
+    """Reads a TSV, CSV or JSONL file of (pairs of) texts and labels.
+
+    TSV files are read without quote processing, as GLUE's are; CSV files use standard double-quote
+    quoting (fields may contain delimiters and newlines). JSONL files hold one object per line.
+    Blank lines are skipped.
+
+    Args:
+        path: a `.tsv`, `.csv`, `.jsonl` or `.ndjson` file (any name if `delimiter` is given).
+        text_column: column of the first text: a header name or a 0-based index (an int or a string
+            of digits that is not a header name). For JSONL, a field name.
+        label_column: column of the label, or `None` for an unlabeled file.
+        pair_column: column of the second text for sentence-pair tasks, or `None`.
+        delimiter: field delimiter; `None` picks it from the suffix (tab for `.tsv`, comma for `.csv`).
+        has_header: whether the first line of a delimited file names the columns.
+        task: `"classification"` (one label per example), `"multilabel"` (labels joined by
+            `label_separator`, or a JSON list) or `"regression"` (a float).
+        label_vocabulary: labels of the training file, to reuse for dev / test files; `None` builds
+            it from this file with `build_label_vocabulary`. Ignored for regression.
+        label_separator: separator of multi-label labels, e.g. `","` or `"|"`.
+        encoding: text encoding; the default also drops a UTF-8 byte-order mark.
+
+    Returns:
+        `ClassificationExamples`.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "dev.tsv"
+    >>> _ = p.write_text("sentence1\\tsentence2\\tlabel\\nA cat.\\tA dog.\\t0\\nHi.\\tHello.\\t1\\n")
+    >>> ex = read_classification_file(p, "sentence1", "label", pair_column="sentence2")
+    >>> ex.pairs, ex.labels.tolist(), ex.label_vocabulary
+    (['A dog.', 'Hello.'], [0, 1], ['0', '1'])
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if delimiter is None and suffix in _JSON_SUFFIXES:
+        rows = _read_jsonl(path, text_column, label_column, pair_column, encoding)
+    else:
+        if delimiter is None:
+            if suffix not in _DELIMITERS:
+                raise ClassificationDataError(
+                    f"{path}: cannot tell the format from the suffix {suffix!r}; use .tsv, .csv, "
+                    f".jsonl or .ndjson, or pass delimiter=")
+            delimiter = _DELIMITERS[suffix]
+        rows = _read_delimited(path, text_column, label_column, pair_column, delimiter,
+                               has_header, encoding)
+    texts = [row[1] for row in rows]
+    pairs = [row[2] for row in rows] if pair_column is not None else None
+    if label_column is None:
+        return ClassificationExamples(texts, pairs, None,
+                                      None if task == "regression" else label_vocabulary,
+                                      path, task)
+    labels, label_vocabulary = _convert_labels(path, [(row[0], row[3]) for row in rows], task,
+                                               label_vocabulary, label_separator)
+    return ClassificationExamples(texts, pairs, labels, label_vocabulary, path, task)
+
+
+def _read_delimited(path, text_column, label_column, pair_column, delimiter, has_header, encoding):
+    """Rows `(line, text, pair, raw_label)` of a delimited file, checking every line's width."""
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    rows, header, width, columns = [], None, None, None
+    with open(path, encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter, quoting=quoting, strict=True)
+        line = 1
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                raise ClassificationDataError(f"{path}:{line}: {e}") from None
+            start, line = line, reader.line_num + 1
+            if not fields:
+                continue
+            if width is None:
+                width = len(fields)
+                if has_header:
+                    header = fields
+                columns = [_column_index(path, start, c, header, width)
+                           for c in (text_column, pair_column, label_column)]
+                if has_header:
+                    continue
+            if len(fields) != width:
+                raise ClassificationDataError(
+                    f"{path}:{start}: expected {width} fields separated by {delimiter!r}, found "
+                    f"{len(fields)} (a stray delimiter or a line break inside a field?)")
+            rows.append((start, *(None if c is None else fields[c] for c in columns)))
+    if not rows:
+        raise ClassificationDataError(
+            f"{path}:{line - 1}: no examples" + (" after the header" if header else ""))
+    return rows
+
+
+def _column_index(path, line, column, header, width):
+    """0-based index of `column` (a header name or an index), or `None` when `column` is `None`."""
+    if column is None:
+        return None
+    available = (", ".join(f"{i}={name!r}" for i, name in enumerate(header)) if header
+                 else f"indices 0..{width - 1} (no header)")
+    if header and column in header:
+        return header.index(column)
+    if isinstance(column, str) and column.isdigit():
+        column = int(column)
+    if isinstance(column, int) and 0 <= column < width:
+        return column
+    raise ClassificationDataError(f"{path}:{line}: no column {column!r}; available columns: {available}")
+
+
+def _read_jsonl(path, text_column, label_column, pair_column, encoding):
+    """Rows `(line, text, pair, raw_label)` of a JSON-lines file."""
+    rows = []
+    with open(path, encoding=encoding) as f:
+        for line, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise ClassificationDataError(f"{path}:{line}: invalid JSON: {e}") from None
+            if not isinstance(record, dict):
+                raise ClassificationDataError(
+                    f"{path}:{line}: expected a JSON object, found {type(record).__name__}")
+            values = []
+            for field, is_text in ((text_column, True), (pair_column, True), (label_column, False)):
+                if field is None:
+                    values.append(None)
+                    continue
+                if field not in record:
+                    raise ClassificationDataError(
+                        f"{path}:{line}: no field {field!r}; this line has fields {sorted(record)}")
+                if is_text and not isinstance(record[field], str):
+                    raise ClassificationDataError(
+                        f"{path}:{line}: field {field!r} must be a string, found "
+                        f"{type(record[field]).__name__}")
+                values.append(record[field])
+            rows.append((line, *values))
+    if not rows:
+        raise ClassificationDataError(f"{path}:1: no examples (the file is empty)")
+    return rows
+
+
+def _label_strings(path, line, raw, task, separator):
+    """The label(s) of one example as stripped strings; a list for multi-label tasks."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()) or raw == []:
+        raise ClassificationDataError(f"{path}:{line}: missing or empty label")
+    if isinstance(raw, list):
+        if task != "multilabel":
+            raise ClassificationDataError(
+                f"{path}:{line}: found a list of labels {raw!r}; pass task='multilabel'")
+        return [_label_strings(path, line, item, "classification", separator) for item in raw]
+    if isinstance(raw, (dict, bool)) or (task == "regression" and not isinstance(raw, (str, int, float))):
+        raise ClassificationDataError(f"{path}:{line}: unsupported label {raw!r}")
+    label = raw.strip() if isinstance(raw, str) else json.dumps(raw)
+    if task == "multilabel":
+        parts = [part.strip() for part in label.split(separator) if part.strip()]
+        if not parts:
+            raise ClassificationDataError(f"{path}:{line}: missing or empty label")
+        return parts
+    return label
+
+
+def _convert_labels(path, raw_labels, task, label_vocabulary, separator):
+    """Label array and vocabulary from `(line, raw_label)` pairs."""
+    strings = [(line, _label_strings(path, line, raw, task, separator)) for line, raw in raw_labels]
+    if task == "regression":
+        values = []
+        for line, label in strings:
+            try:
+                value = float(label)
+            except ValueError:
+                raise ClassificationDataError(
+                    f"{path}:{line}: regression label {label!r} is not a number") from None
+            if not math.isfinite(value):
+                raise ClassificationDataError(f"{path}:{line}: regression label {label!r} is not finite")
+            values.append(value)
+        return np.asarray(values, np.float32), None
+    if label_vocabulary is None:
+        flat = (s for _, label in strings for s in ([label] if task == "classification" else label))
+        label_vocabulary = build_label_vocabulary(flat)
+    label_vocabulary = list(label_vocabulary)
+    ids = {label: i for i, label in enumerate(label_vocabulary)}
+
+    def lookup(line, label):
+        if label not in ids:
+            raise ClassificationDataError(
+                f"{path}:{line}: label {label!r} is not in the label vocabulary {label_vocabulary}")
+        return ids[label]
+
+    if task == "classification":
+        return np.asarray([lookup(line, label) for line, label in strings], np.int32), label_vocabulary
+    multi_hot = np.zeros((len(strings), len(label_vocabulary)), np.float32)
+    for row, (line, labels) in enumerate(strings):
+        multi_hot[row, [lookup(line, label) for label in labels]] = 1.0
+    return multi_hot, label_vocabulary
+
+
+def make_classification_dataset(examples, batch_size, *, shuffle=True, seed=None, cache=True,
+                                drop_remainder=False, preprocessor=None, bucket_boundaries=None,
+                                length_fn=None):
+    """Batched `tf.data.Dataset` of `(x, y)` (or `x` alone for unlabeled examples).
+
+    `x` is a batch of raw strings, a `(texts, pairs)` tuple of batches, or, when `preprocessor` is
+    given, its output on those (mapped on batches in parallel). The dataset is prefetched.
+
+    Length bucketing (`bucket_boundaries`): examples are grouped by length so each batch holds
+    examples of one bucket `(b[i-1], b[i]]`, and each packed tensor (rank >= 2) is zero-padded along
+    axis 1 up to that bucket's boundary, so a preprocessor with dynamic padding
+    (`sequence_length=None`) yields only the shapes in `bucket_boundaries`: few XLA compilations
+    and little padding. Pads are 0: BERT's `[PAD]` id, segment 0 and a masked position. Lengths
+    come from `length_fn`, or else from the preprocessor's `padding_mask` (the exact packed length).
+    Packed lengths above the last boundary are left as they are, so make the last boundary the
+    preprocessor's maximum length. Without a preprocessor batches are still grouped by length,
+    but padding is left to the model. Bucketing reorders examples even when `shuffle=False`:
+    predict without it.
+
+    Args:
+        examples: `ClassificationExamples`.
+        batch_size: examples per batch.
+        shuffle: shuffle the examples each epoch (and, with buckets, the order of the batches).
+        seed: shuffle seed, for a reproducible order.
+        cache: keep the examples (and their lengths) after the first epoch: `True` in memory, a
+            string for a cache file prefix, `False` for none.
+        drop_remainder: drop the last, smaller batch (of each bucket).
+        preprocessor: callable mapping a batch of strings, or a `(texts, pairs)` tuple of batches,
+            to a dict of packed tensors, e.g. `BertPreprocessor`.
+        bucket_boundaries: increasing packed lengths, e.g. `[32, 64, 128]`, or `None`.
+        length_fn: callable mapping a batch of strings to int lengths (e.g. the tokenizer's row
+            lengths); a pair's length is the sum over its two texts.
+
+    Example:
+    >>> import numpy as np
+    >>> ex = ClassificationExamples(["a b", "c", "d e f"], None, np.array([0, 1, 0], "int32"), ["0", "1"], "mem")
+    >>> ds = make_classification_dataset(ex, batch_size=2, shuffle=False)
+    >>> [x.numpy().tolist() for x, y in ds]
+    [[b'a b', b'c'], [b'd e f']]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    features = examples.texts if examples.pairs is None else (examples.texts, examples.pairs)
+    labeled = examples.labels is not None
+    ds = tf.data.Dataset.from_tensor_slices((features, examples.labels) if labeled else (features,))
+    boundaries = _check_boundaries(bucket_boundaries)
+    if boundaries:
+        length_fn = _element_lengths(length_fn, preprocessor)
+        ds = (ds.batch(_LENGTH_BATCH_SIZE)
+              .map(lambda *e: (*e, length_fn(e[0])), num_parallel_calls=tf.data.AUTOTUNE)
+              .unbatch())
+    if cache:
+        ds = ds.cache("" if cache is True else cache)
+    if shuffle:
+        ds = ds.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+    if boundaries:
+        ds = ds.bucket_by_sequence_length(
+            lambda *e: e[-1], [b + 1 for b in boundaries], [batch_size] * (len(boundaries) + 1),
+            drop_remainder=drop_remainder)
+        if shuffle:
+            ds = ds.shuffle(len(examples) // batch_size + len(boundaries) + 1, seed=seed,
+                            reshuffle_each_iteration=True)
+        ds = ds.map(lambda *e: e[:-1])
+    else:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if preprocessor is not None:
+        def pack(x, *y):
+            packed = preprocessor(x)
+            if boundaries:
+                packed = _pad_to_boundary(packed, boundaries)
+            return (packed, *y)
+        ds = ds.map(pack, num_parallel_calls=tf.data.AUTOTUNE)
+    if not labeled:
+        ds = ds.map(lambda x: x)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_boundaries(bucket_boundaries):
+    """Validated bucket boundaries as a list of increasing positive ints (empty for none)."""
+    if bucket_boundaries is None:
+        return []
+    boundaries = [int(b) for b in bucket_boundaries]
+    if not boundaries or boundaries[0] < 1 or any(a >= b for a, b in zip(boundaries, boundaries[1:])):
+        raise ValueError(f"bucket_boundaries must be increasing positive ints, got {bucket_boundaries}")
+    return boundaries
+
+
+def _element_lengths(length_fn, preprocessor):
+    """Function from a batch of features (strings or a pair tuple) to int32 lengths."""
+    if length_fn is not None:
+        def lengths(x):
+            parts = x if isinstance(x, tuple) else (x,)
+            return tf.add_n([tf.cast(length_fn(part), tf.int32) for part in parts])
+        return lengths
+    if preprocessor is None:
+        raise ValueError("bucket_boundaries needs a preprocessor or a length_fn to measure lengths")
+    return lambda x: tf.reduce_sum(tf.cast(preprocessor(x)["padding_mask"], tf.int32), axis=1)
+
+
+def _pad_to_boundary(packed, boundaries):
+    """Zero-pads every rank >= 2 tensor along axis 1 to the smallest boundary >= its length."""
+    length = tf.shape(packed["padding_mask"])[1]
+    limits = tf.constant(boundaries, tf.int32)
+    target = tf.maximum(length, limits[tf.minimum(tf.searchsorted(limits, [length])[0],
+                                                  len(boundaries) - 1)])
+
+    def pad(t):
+        if t.shape.rank is None or t.shape.rank < 2:
+            return t
+        paddings = [[0, 0], [0, target - tf.shape(t)[1]]] + [[0, 0]] * (t.shape.rank - 2)
+        return tf.pad(t, paddings)
+
+    return tf.nest.map_structure(pad, packed)
