@@ -121,17 +121,20 @@ def read_classification_file(path, text_column, label_column=None, pair_column=N
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()
-    if delimiter is None and suffix in _JSON_SUFFIXES:
-        rows = _read_jsonl(path, text_column, label_column, pair_column, encoding)
-    else:
+    if delimiter is None and suffix not in _JSON_SUFFIXES:
+        if suffix not in _DELIMITERS:
+            raise ClassificationDataError(
+                f"{path}: cannot tell the format from the suffix {suffix!r}; use .tsv, .csv, "
+                f".jsonl or .ndjson, or pass delimiter=")
+        delimiter = _DELIMITERS[suffix]
+    try:
         if delimiter is None:
-            if suffix not in _DELIMITERS:
-                raise ClassificationDataError(
-                    f"{path}: cannot tell the format from the suffix {suffix!r}; use .tsv, .csv, "
-                    f".jsonl or .ndjson, or pass delimiter=")
-            delimiter = _DELIMITERS[suffix]
-        rows = _read_delimited(path, text_column, label_column, pair_column, delimiter,
-                               has_header, encoding)
+            rows = _read_jsonl(path, text_column, label_column, pair_column, encoding)
+        else:
+            rows = _read_delimited(path, text_column, label_column, pair_column, delimiter,
+                                   has_header, encoding)
+    except UnicodeDecodeError as e:
+        raise ClassificationDataError(f"{path}: not {encoding} text ({e}); pass encoding=") from None
     texts = [row[1] for row in rows]
     pairs = [row[2] for row in rows] if pair_column is not None else None
     if label_column is None:
@@ -173,9 +176,10 @@ def _read_delimited(path, text_column, label_column, pair_column, delimiter, has
                     f"{path}:{start}: expected {width} fields separated by {delimiter!r}, found "
                     f"{len(fields)} (a stray delimiter or a line break inside a field?)")
             rows.append((start, *(None if c is None else fields[c] for c in columns)))
+    if width is None:
+        raise ClassificationDataError(f"{path}:1: the file is empty")
     if not rows:
-        raise ClassificationDataError(
-            f"{path}:{line - 1}: no examples" + (" after the header" if header else ""))
+        raise ClassificationDataError(f"{path}:{line - 1}: no examples after the header")
     return rows
 
 
@@ -223,7 +227,7 @@ def _read_jsonl(path, text_column, label_column, pair_column, encoding):
                 values.append(record[field])
             rows.append((line, *values))
     if not rows:
-        raise ClassificationDataError(f"{path}:1: no examples (the file is empty)")
+        raise ClassificationDataError(f"{path}:1: the file is empty")
     return rows
 
 
@@ -236,7 +240,7 @@ def _label_strings(path, line, raw, task, separator):
             raise ClassificationDataError(
                 f"{path}:{line}: found a list of labels {raw!r}; pass task='multilabel'")
         return [_label_strings(path, line, item, "classification", separator) for item in raw]
-    if isinstance(raw, (dict, bool)) or (task == "regression" and not isinstance(raw, (str, int, float))):
+    if isinstance(raw, dict) or (task == "regression" and isinstance(raw, bool)):
         raise ClassificationDataError(f"{path}:{line}: unsupported label {raw!r}")
     label = raw.strip() if isinstance(raw, str) else json.dumps(raw)
     if task == "multilabel":
@@ -265,7 +269,7 @@ def _convert_labels(path, raw_labels, task, label_vocabulary, separator):
     if label_vocabulary is None:
         flat = (s for _, label in strings for s in ([label] if task == "classification" else label))
         label_vocabulary = build_label_vocabulary(flat)
-    label_vocabulary = list(label_vocabulary)
+    label_vocabulary = [str(label) for label in label_vocabulary]
     ids = {label: i for i, label in enumerate(label_vocabulary)}
 
     def lookup(line, label):
@@ -291,15 +295,15 @@ def make_classification_dataset(examples, batch_size, *, shuffle=True, seed=None
     given, its output on those (mapped on batches in parallel). The dataset is prefetched.
 
     Length bucketing (`bucket_boundaries`): examples are grouped by length so each batch holds
-    examples of one bucket `(b[i-1], b[i]]`, and each packed tensor (rank >= 2) is zero-padded along
-    axis 1 up to that bucket's boundary, so a preprocessor with dynamic padding
-    (`sequence_length=None`) yields only the shapes in `bucket_boundaries`: few XLA compilations
-    and little padding. Pads are 0: BERT's `[PAD]` id, segment 0 and a masked position. Lengths
-    come from `length_fn`, or else from the preprocessor's `padding_mask` (the exact packed length).
-    Packed lengths above the last boundary are left as they are, so make the last boundary the
-    preprocessor's maximum length. Without a preprocessor batches are still grouped by length,
-    but padding is left to the model. Bucketing reorders examples even when `shuffle=False`:
-    predict without it.
+    examples of one bucket `(b[i-1], b[i]]`, and each packed tensor (rank >= 2) is zero-padded, or
+    trimmed of padding, along axis 1 to that bucket's boundary. So the packed batches only take
+    the shapes in `bucket_boundaries` (few XLA compilations, little padding), whether the
+    preprocessor pads to a fixed `sequence_length` (which then also truncates: make it the last
+    boundary) or dynamically. Added pads are 0: id 0 (`[PAD]` in BERT vocabularies), segment 0
+    and a masked position. Lengths come from `length_fn`, or else from the preprocessor's
+    `padding_mask` (the exact packed length). Packed lengths above the last boundary keep the
+    preprocessor's shape. Without a preprocessor batches are still grouped by length, but padding
+    is left to the model. Bucketing reorders examples even when `shuffle=False`: predict without it.
 
     Args:
         examples: `ClassificationExamples`.
@@ -317,7 +321,8 @@ def make_classification_dataset(examples, batch_size, *, shuffle=True, seed=None
 
     Example:
     >>> import numpy as np
-    >>> ex = ClassificationExamples(["a b", "c", "d e f"], None, np.array([0, 1, 0], "int32"), ["0", "1"], "mem")
+    >>> labels = np.array([0, 1, 0], "int32")
+    >>> ex = ClassificationExamples(["a b", "c", "d e f"], None, labels, ["0", "1"], "mem")
     >>> ds = make_classification_dataset(ex, batch_size=2, shuffle=False)
     >>> [x.numpy().tolist() for x, y in ds]
     [[b'a b', b'c'], [b'd e f']]
@@ -351,11 +356,11 @@ def make_classification_dataset(examples, batch_size, *, shuffle=True, seed=None
         def pack(x, *y):
             packed = preprocessor(x)
             if boundaries:
-                packed = _pad_to_boundary(packed, boundaries)
+                packed = _fit_to_boundary(packed, boundaries)
             return (packed, *y)
         ds = ds.map(pack, num_parallel_calls=tf.data.AUTOTUNE)
     if not labeled:
-        ds = ds.map(lambda x: x)
+        ds = ds.map(lambda x: x)  # unwraps the 1-tuple `(x,)` into `x`
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -381,17 +386,22 @@ def _element_lengths(length_fn, preprocessor):
     return lambda x: tf.reduce_sum(tf.cast(preprocessor(x)["padding_mask"], tf.int32), axis=1)
 
 
-def _pad_to_boundary(packed, boundaries):
-    """Zero-pads every rank >= 2 tensor along axis 1 to the smallest boundary >= its length."""
-    length = tf.shape(packed["padding_mask"])[1]
-    limits = tf.constant(boundaries, tf.int32)
-    target = tf.maximum(length, limits[tf.minimum(tf.searchsorted(limits, [length])[0],
-                                                  len(boundaries) - 1)])
+def _fit_to_boundary(packed, boundaries):
+    """Pads or trims every rank >= 2 tensor along axis 1 to the smallest boundary holding the batch.
 
-    def pad(t):
+    Only padding is trimmed: the boundary is at least the batch's longest `padding_mask` row.
+    """
+    mask = packed["padding_mask"]
+    longest = tf.reduce_max(tf.concat([tf.reduce_sum(tf.cast(mask, tf.int32), axis=1), [0]], 0))
+    limits = tf.constant(boundaries, tf.int32)
+    index = tf.searchsorted(limits, [longest])[0]
+    target = tf.where(index < len(boundaries), tf.gather(limits, tf.minimum(index, len(boundaries) - 1)),
+                      tf.shape(mask)[1])
+
+    def fit(t):
         if t.shape.rank is None or t.shape.rank < 2:
             return t
-        paddings = [[0, 0], [0, target - tf.shape(t)[1]]] + [[0, 0]] * (t.shape.rank - 2)
-        return tf.pad(t, paddings)
+        t = t[:, :target]
+        return tf.pad(t, [[0, 0], [0, target - tf.shape(t)[1]]] + [[0, 0]] * (t.shape.rank - 2))
 
-    return tf.nest.map_structure(pad, packed)
+    return tf.nest.map_structure(fit, packed)

@@ -8,7 +8,7 @@ from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.models.bert_backbone import BertBackbone
 from keras_bert_kit.models.bert_task import BertTask
 
-PROBLEM_TYPES = ("single_label", "multi_label", "regression")
+PROBLEM_TYPES = ("classification", "multilabel", "regression")
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
@@ -16,14 +16,14 @@ class BertClassifier(BertTask):
     """A dense head on the pooled `[CLS]` output, for single texts or text pairs.
 
     Outputs float32 logits `[batch, num_classes]` (float32 under mixed precision too). With
-    `problem_type="multi_label"` each class is an independent sigmoid; with `"regression"`
+    `problem_type="multilabel"` each class is an independent sigmoid; with `"regression"`
     (`num_classes=1`) the output is the predicted value.
 
     Args:
         backbone: a `BertBackbone`.
         num_classes: output units.
         preprocessor: optional `BertPreprocessor`; then fit/evaluate/predict take raw strings.
-        problem_type: `"single_label"`, `"multi_label"` or `"regression"`.
+        problem_type: `"classification"`, `"multilabel"` or `"regression"`.
         dropout: dropout on the pooled output; default the backbone's dropout.
         label_vocabulary: optional class names (index = class id), stored with the model and
             used by exports to return label strings.
@@ -39,7 +39,7 @@ class BertClassifier(BertTask):
     (1, 3)
     """
 
-    def __init__(self, backbone, num_classes=2, preprocessor=None, problem_type="single_label",
+    def __init__(self, backbone, num_classes=2, preprocessor=None, problem_type="classification",
                  dropout=None, label_vocabulary=None, text_inputs=1, **kwargs):
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type={problem_type!r}: expected one of {PROBLEM_TYPES}")
@@ -73,14 +73,14 @@ class BertClassifier(BertTask):
         """`keras.Model.compile` with the loss and metric of the problem type as defaults."""
         if loss is None:
             loss = {
-                "single_label": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                "multi_label": keras.losses.BinaryCrossentropy(from_logits=True),
+                "classification": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "multilabel": keras.losses.BinaryCrossentropy(from_logits=True),
                 "regression": keras.losses.MeanSquaredError(),
             }[self.problem_type]
         if metrics is None:
             metrics = {
-                "single_label": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                "multi_label": [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
+                "classification": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                "multilabel": [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
                 "regression": [keras.metrics.MeanAbsoluteError(name="mae")],
             }[self.problem_type]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)

@@ -1,8 +1,8 @@
 """`BertTokenizer`: BERT's WordPiece tokenizer as a Keras layer running in the TensorFlow graph.
 
-Text is normalized exactly like Hugging Face `tokenizers`' `BertNormalizer` + `BertPreTokenizer`
-(see `char_table.py`) with per-code-point lookup tables, and the words are cut into word pieces by
-tensorflow-text's `FastWordpieceTokenizer`. Everything is TensorFlow ops: the layer works in eager
+Text is normalized and split into words exactly like Hugging Face `tokenizers`' `BertNormalizer` +
+`BertPreTokenizer` (`WordSplitter`, per-code-point lookup tables), and the words are cut into word
+pieces by tensorflow-text's `FastWordpieceTokenizer`. Everything is TensorFlow ops: the layer works in eager
 mode, in `tf.function`, in `tf.data` pipelines and in SavedModels that load with only `tensorflow`
 and `tensorflow_text` imported.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_bert_kit.text import char_table as ct
+from keras_bert_kit.text.word_splitter import WordSplitter
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -112,14 +112,9 @@ class BertTokenizer(keras.layers.Layer):
         if self.max_chars_per_word < 1:
             raise ValueError(f"max_chars_per_word must be >= 1, got {max_chars_per_word}.")
 
-        table = ct.CharTable.build(self.lowercase, self.strip_accents, self.tokenize_chinese_chars)
-        self._block_index = tf.constant(table.block_index)
-        self._blocks = tf.constant(table.blocks)
-        self._mapped_row_splits = tf.constant(table.mapped_row_splits)
-        # One padding element keeps the gathers below valid when nothing is mapped (cased).
-        self._mapped_code_points = tf.constant(np.append(table.mapped_code_points, 0).astype(np.int32))
-        self._mapped_kinds = tf.constant(np.append(table.mapped_kinds, ct.WORD).astype(np.int32))
-        self._mapped_lengths = tf.constant(np.diff(table.mapped_row_splits))
+        self._splitter = WordSplitter(
+            self.lowercase, self.strip_accents, self.tokenize_chinese_chars
+        )
         # UTF-8 needs at most 4 bytes per character, so every word of at most max_chars_per_word
         # characters is cut into pieces; longer ones are replaced by [UNK] in `_tokenize`.
         self._wordpiece = tf_text.FastWordpieceTokenizer(
@@ -128,6 +123,15 @@ class BertTokenizer(keras.layers.Layer):
             token_out_type=tf.int32,
             unknown_token="[UNK]",
             no_pretokenization=True,
+        )
+        # Texts of printable ASCII (plus tab, LF, CR) take a faster path: there, tensorflow-text's
+        # own BERT normalizer and pre-tokenizer agree with HF's, and bytes are characters.
+        self._ascii_tokenizer = tf_text.FastBertTokenizer(
+            self.vocabulary,
+            max_bytes_per_word=self.max_chars_per_word,
+            token_out_type=tf.int32,
+            unknown_token="[UNK]",
+            lower_case_nfd_strip_accents=self.lowercase,
         )
         self._vocabulary_tensor = tf.constant(self.vocabulary)
         self._special_ids = tf.constant(
@@ -373,65 +377,31 @@ class BertTokenizer(keras.layers.Layer):
 
     def _tokenize(self, texts, with_offsets):
         """Tokenizes a 1-D string batch; returns ragged `(ids, starts, ends)` (offsets optional)."""
-        num_texts = tf.shape(texts, out_type=tf.int64)[0]
-        decoded, char_starts = tf.strings.unicode_decode_with_offsets(
-            texts, "UTF-8", errors="replace"
-        )
-        code_points = decoded.flat_values
-        char_rows = decoded.value_rowids()
-
-        # Normalize: each input character becomes 0..n output characters, each of a kind.
-        low_bits = (1 << ct.BLOCK_BITS) - 1
-        block = tf.gather(self._block_index, tf.bitwise.right_shift(code_points, ct.BLOCK_BITS))
-        entry = tf.gather(
-            self._blocks,
-            tf.bitwise.left_shift(block, ct.BLOCK_BITS) + tf.bitwise.bitwise_and(code_points, low_bits),
-        )
-        is_mapped = entry >= ct.MAPPED
-        mapped_row = tf.maximum(entry - ct.MAPPED, 0)
-        num_out = tf.where(
-            is_mapped,
-            tf.gather(self._mapped_lengths, mapped_row),
-            tf.cast(entry != ct.DROPPED, tf.int32),
-        )
-        source = tf.repeat(tf.range(tf.size(code_points, out_type=tf.int32)), num_out)
-        out_entry = tf.gather(entry, source)
-        out_is_mapped = out_entry >= ct.MAPPED
-        first_out = tf.cumsum(num_out, exclusive=True)
-        mapped_index = (
-            tf.gather(self._mapped_row_splits, tf.maximum(out_entry - ct.MAPPED, 0))
-            + tf.range(tf.size(source))
-            - tf.gather(first_out, source)
-        )
-        out_code_points = tf.where(
-            out_is_mapped,
-            tf.gather(self._mapped_code_points, mapped_index),
-            tf.gather(code_points, source),
-        )
-        kind = tf.where(out_is_mapped, tf.gather(self._mapped_kinds, mapped_index), out_entry)
-        out_rows = tf.gather(char_rows, source)
-
-        # Split into words: a word starts at an isolated character, or at a word character that
-        # does not continue a word character of the same text; separators are removed.
-        is_word_char = kind == ct.WORD
-        continues = tf.concat([[False], is_word_char], 0)[:-1] & tf.equal(
-            tf.concat([[-1], out_rows], 0)[:-1], out_rows
-        )
-        starts_word = (kind == ct.ISOLATED) | (is_word_char & ~continues)
-        keep = kind != ct.SEPARATOR
-        word_of_char = tf.boolean_mask(tf.cumsum(tf.cast(starts_word, tf.int64)) - 1, keep)
-        word_rows = tf.boolean_mask(out_rows, starts_word)
-        num_words = tf.size(word_rows, out_type=tf.int64)
-        words = tf.RaggedTensor.from_value_rowids(
-            tf.boolean_mask(out_code_points, keep), word_of_char, nrows=num_words, validate=False
+        is_ascii = tf.strings.regex_full_match(texts, "[\t\n\r\x20-\x7e]*")
+        index = tf.range(tf.size(texts))
+        order = tf.concat([tf.boolean_mask(index, is_ascii), tf.boolean_mask(index, ~is_ascii)], 0)
+        ascii_texts = tf.boolean_mask(texts, is_ascii)
+        if with_offsets:
+            ascii_outputs = self._ascii_tokenizer.tokenize_with_offsets(ascii_texts)
+        else:
+            ascii_outputs = (self._ascii_tokenizer.tokenize(ascii_texts), None, None)
+        other_outputs = self._tokenize_general(tf.boolean_mask(texts, ~is_ascii), with_offsets)
+        inverse = tf.math.invert_permutation(order)
+        return tuple(
+            None if a is None else tf.gather(tf.concat([a, b], 0), inverse)
+            for a, b in zip(ascii_outputs, other_outputs)
         )
 
-        # Word pieces; words over max_chars_per_word characters become one [UNK].
+    def _tokenize_general(self, texts, with_offsets):
+        """`_tokenize` for any text, with the code-point tables."""
+        words, word_rows, sources, char_starts = self._splitter.split_with_sources(texts)
         word_strings = tf.strings.unicode_encode(words, "UTF-8")
         if with_offsets:
             pieces, piece_starts, piece_ends = self._wordpiece.tokenize_with_offsets(word_strings)
         else:
             pieces = self._wordpiece.tokenize(word_strings)
+
+        # A word over max_chars_per_word characters becomes one [UNK] (its first piece, renamed).
         piece_word = pieces.value_rowids()
         piece_in_long_word = tf.gather(words.row_lengths() > self.max_chars_per_word, piece_word)
         is_first_piece = tf.range(tf.size(piece_word, out_type=tf.int64)) == tf.gather(
@@ -442,34 +412,34 @@ class BertTokenizer(keras.layers.Layer):
             tf.where(piece_in_long_word, self.unk_token_id, pieces.flat_values), keep_piece
         )
         piece_rows = tf.boolean_mask(tf.gather(word_rows, piece_word), keep_piece)
+        num_texts = tf.size(texts, out_type=tf.int64)
         ids = tf.RaggedTensor.from_value_rowids(ids, piece_rows, nrows=num_texts, validate=False)
         if not with_offsets:
             return ids, None, None
 
-        # Offsets: map each piece's byte span in its normalized word back to source characters.
+        # Offsets: find the normalized characters at both ends of each piece (from its byte span
+        # in the word), then the byte span of the original characters they came from.
         text_bytes = tf.cast(tf.strings.length(texts), tf.int64)
         text_base = tf.cumsum(text_bytes, exclusive=True)
-        global_starts = char_starts.flat_values + tf.gather(text_base, char_rows)
+        char_base = tf.gather(text_base, char_starts.value_rowids())
+        global_starts = char_starts.flat_values + char_base
         global_ends = tf.concat([global_starts[1:], [tf.reduce_sum(text_bytes)]], 0)
-        source_kept = tf.boolean_mask(source, keep)
-        kept_base = tf.gather(text_base, tf.gather(char_rows, source_kept))
-        char_begin = tf.gather(global_starts, source_kept) - kept_base
-        char_end = tf.gather(global_ends, source_kept) - kept_base
-        kept_code_points = words.flat_values
+        char_begin = tf.gather(global_starts - char_base, sources)
+        char_end = tf.gather(global_ends - char_base, sources)
+        code_points = words.flat_values
         char_bytes = (
             1
-            + tf.cast(kept_code_points >= 0x80, tf.int64)
-            + tf.cast(kept_code_points >= 0x800, tf.int64)
-            + tf.cast(kept_code_points >= 0x10000, tf.int64)
+            + tf.cast(code_points >= 0x80, tf.int64)
+            + tf.cast(code_points >= 0x800, tf.int64)
+            + tf.cast(code_points >= 0x10000, tf.int64)
         )
         char_byte_pos = tf.cumsum(char_bytes, exclusive=True)
-        word_first_char = words.row_splits[:-1]
-        word_byte_pos = tf.gather(char_byte_pos, word_first_char)
-        piece_base = tf.gather(word_byte_pos, piece_word)
+        piece_base = tf.gather(tf.gather(char_byte_pos, words.row_splits[:-1]), piece_word)
 
         def char_at(byte_pos):
-            return tf.searchsorted(char_byte_pos[tf.newaxis], byte_pos[tf.newaxis], side="right",
-                                   out_type=tf.int64)[0] - 1
+            return tf.searchsorted(
+                char_byte_pos[tf.newaxis], byte_pos[tf.newaxis], side="right", out_type=tf.int64
+            )[0] - 1
 
         first_char = char_at(piece_base + tf.cast(piece_starts.flat_values, tf.int64))
         last_char = char_at(piece_base + tf.cast(piece_ends.flat_values, tf.int64) - 1)

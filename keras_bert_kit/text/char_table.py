@@ -167,8 +167,11 @@ class CharTable:
 
     Example:
     >>> table = CharTable.build(lowercase=True)
-    >>> table.normalize("Ça va?")
-    ['ca', 'va', '?']
+    >>> entry = lambda c: table.blocks[table.block_index[c >> BLOCK_BITS] * 128 + (c & 127)]
+    >>> [int(entry(ord(c))) for c in "a ?"]  # WORD, SEPARATOR, ISOLATED
+    [0, 1, 2]
+    >>> int(table.mapped_code_points[table.mapped_row_splits[entry(ord("É")) - MAPPED]]) == ord("e")
+    True
     """
 
     block_index: np.ndarray
@@ -238,30 +241,3 @@ class CharTable:
             mapped_code_points=np.asarray(code_points, np.int32),
             mapped_kinds=np.asarray(kinds, np.int32),
         )
-
-    def lookup(self, code_point):
-        """Returns the `(code_point, kind)` pairs that `code_point` becomes (empty if dropped)."""
-        block = int(self.block_index[code_point >> BLOCK_BITS])
-        entry = int(self.blocks[(block << BLOCK_BITS) + (code_point & ((1 << BLOCK_BITS) - 1))])
-        if entry == DROPPED:
-            return []
-        if entry < MAPPED:
-            return [(code_point, entry)]
-        start, end = self.mapped_row_splits[entry - MAPPED : entry - MAPPED + 2]
-        return list(zip(self.mapped_code_points[start:end].tolist(), self.mapped_kinds[start:end].tolist()))
-
-    def normalize(self, text):
-        """Returns the words (normalized, before WordPiece) that `text` (a str) splits into."""
-        words, current = [], []
-        for ch in text:
-            for cp, kind in self.lookup(ord(ch)):
-                if kind != WORD and current:
-                    words.append("".join(current))
-                    current = []
-                if kind == ISOLATED:
-                    words.append(chr(cp))
-                elif kind == WORD:
-                    current.append(chr(cp))
-        if current:
-            words.append("".join(current))
-        return words

@@ -29,15 +29,15 @@ def test_single_label_learns_and_outputs_float32_logits_under_mixed_precision():
     assert classifier(x).dtype == "float32"
 
 
-@pytest.mark.parametrize("problem_type,num_classes", [("multi_label", 3), ("regression", 1)])
+@pytest.mark.parametrize("problem_type,num_classes", [("multilabel", 3), ("regression", 1)])
 def test_multi_label_and_regression(problem_type, num_classes):
     classifier = BertClassifier(BertBackbone(**TINY), num_classes=num_classes, problem_type=problem_type)
     x, labels = separable_task()
-    y = (np.stack([labels, 1 - labels, labels], 1).astype("float32") if problem_type == "multi_label"
+    y = (np.stack([labels, 1 - labels, labels], 1).astype("float32") if problem_type == "multilabel"
          else labels.astype("float32") * 2.0 - 1.0)
     classifier.compile(optimizer=keras.optimizers.Adam(2e-3))
     history = classifier.fit(x, y, epochs=8, batch_size=16, verbose=0)
-    metric = "accuracy" if problem_type == "multi_label" else "mae"
+    metric = "accuracy" if problem_type == "multilabel" else "mae"
     assert (history.history[metric][-1] > 0.9) if metric == "accuracy" else (history.history[metric][-1] < 0.3)
 
 

