@@ -110,7 +110,7 @@ def cmd_finetune_classify(args):
         epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
         sequence_length=args.sequence_length, warmup_ratio=args.warmup_ratio,
         strategy=args.strategy, mixed_precision=args.mixed_precision,
-        max_train_examples=args.max_train_examples, seed=args.seed)
+        max_train_examples=args.max_train_examples, pooling=args.pooling, seed=args.seed)
     print(json.dumps({k: result[k] for k in ("dev_metrics", "train_seconds")}, indent=2))
 
 
@@ -205,6 +205,8 @@ def build_parser():
     p.add_argument("--strategy", default="auto")
     p.add_argument("--mixed-precision", default="auto")
     p.add_argument("--max-train-examples", type=int)
+    p.add_argument("--pooling", default="pooled", choices=["pooled", "mean"],
+                   help="[CLS] pooler (BERT) or mean of tokens (sentence-transformers checkpoints)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_finetune_classify)
     return parser, sub, finetune

@@ -110,16 +110,16 @@ def mask_tokens(
     token_ids = tf.cast(tf.convert_to_tensor(token_ids), tf.int32)
     valid = tf.cast(padding_mask, tf.bool)
     candidate = valid & ~tf.reduce_any(
-        token_ids[..., tf.newaxis] == tf.constant(special_token_ids, tf.int32), axis=-1
+        tf.equal(token_ids[..., tf.newaxis], tf.constant(special_token_ids, tf.int32)), axis=-1
     )
     batch_size, seq_length = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
     choice_seed, decision_seed, random_id_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
     )
-    num_tokens = tf.reduce_sum(tf.cast(valid, tf.float32), axis=1)
-    num_to_predict = tf.cast(tf.minimum(
-        float(max_predictions_per_seq), tf.maximum(1.0, tf.round(num_tokens * masked_lm_prob))
-    ), tf.int32)
+    # In float64, so that rounding (half to even) matches Python's `round` in Google's script.
+    num_tokens = tf.reduce_sum(tf.cast(valid, tf.float64), axis=1)
+    rounded = tf.cast(tf.round(num_tokens * masked_lm_prob), tf.int32)
+    num_to_predict = tf.minimum(max_predictions_per_seq, tf.maximum(1, rounded))
 
     # Group the candidates into words: a word starts at a candidate that is not a `##` piece
     # right after another candidate. Each word is a segment (other tokens go to a dummy one).
@@ -135,8 +135,11 @@ def mask_tokens(
     segment = tf.where(
         candidate, word_index + seq_length * tf.range(batch_size)[:, tf.newaxis], num_segments - 1
     )
-    start_position = tf.gather(tf.math.unsorted_segment_min(position, segment, num_segments), segment)
-    start_position = tf.where(candidate, start_position, position)
+    start_position = tf.where(
+        candidate,
+        tf.gather(tf.math.unsorted_segment_min(position, segment, num_segments), segment),
+        position,
+    )
     word_length = tf.gather(
         tf.math.unsorted_segment_sum(tf.ones_like(position), segment, num_segments), segment
     )
@@ -171,9 +174,288 @@ def mask_tokens(
     masked_token_ids = tf.tensor_scatter_nd_update(
         token_ids, indices, tf.boolean_mask(replacement, mask_weights)
     )
+    predictions_shape = [token_ids.shape[0], width]  # static where the batch size is
     return {
         "token_ids": masked_token_ids,
-        "mask_positions": mask_positions,
-        "mask_ids": mask_ids,
-        "mask_weights": tf.cast(mask_weights, tf.float32),
+        "mask_positions": tf.ensure_shape(mask_positions, predictions_shape),
+        "mask_ids": tf.ensure_shape(mask_ids, predictions_shape),
+        "mask_weights": tf.ensure_shape(tf.cast(mask_weights, tf.float32), predictions_shape),
+    }
+
+
+class DynamicMasker:
+    """Applies fresh masked-LM masks to batches of packed sequences, as a `tf.data` map function.
+
+    Args:
+        vocabulary_size: number of token ids (random replacements are drawn from all of them).
+        mask_token_id: id of `[MASK]`.
+        special_token_ids: ids never masked (`[PAD]`, `[CLS]`, `[SEP]`, `[MASK]`).
+        max_predictions_per_seq: masked positions per sequence (the width of `mask_positions`).
+        masked_lm_prob: fraction of each sequence's tokens to mask.
+        mask_token_rate: fraction of masked tokens replaced by `[MASK]`.
+        random_token_rate: fraction of masked tokens replaced by a random id.
+        is_continuation: optional bool table over the vocabulary, true for `##` pieces; enables
+            whole-word masking (use `from_tokenizer(..., whole_word_mask=True)`).
+
+    Example:
+    >>> masker = DynamicMasker.from_tokenizer(tokenizer, max_predictions_per_seq=20)  # doctest: +SKIP
+    >>> batches = masker.apply(packed_batches, seed=1)  # (x, y, sample_weight), new masks per epoch  # doctest: +SKIP
+    """
+
+    def __init__(self, vocabulary_size, mask_token_id, special_token_ids, *,
+                 max_predictions_per_seq=20, masked_lm_prob=0.15, mask_token_rate=MASK_TOKEN_RATE,
+                 random_token_rate=RANDOM_TOKEN_RATE, is_continuation=None):
+        self.vocabulary_size = int(vocabulary_size)
+        self.mask_token_id = int(mask_token_id)
+        self.special_token_ids = [int(i) for i in special_token_ids]
+        self.max_predictions_per_seq = int(max_predictions_per_seq)
+        self.masked_lm_prob = float(masked_lm_prob)
+        self.mask_token_rate = float(mask_token_rate)
+        self.random_token_rate = float(random_token_rate)
+        self.is_continuation = is_continuation
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer, *, whole_word_mask=False, **kwargs):
+        """A masker for the vocabulary of a `BertTokenizer`.
+
+        Args:
+            tokenizer: the `BertTokenizer` whose ids are masked.
+            whole_word_mask: mask whole words (a piece and its `##` continuations) together.
+            **kwargs: other constructor arguments (`max_predictions_per_seq`, `masked_lm_prob`, ...).
+
+        Returns:
+            A `DynamicMasker`.
+
+        Example:
+        >>> masker = DynamicMasker.from_tokenizer(tokenizer, whole_word_mask=True)  # doctest: +SKIP
+        """
+        vocabulary = tokenizer.get_vocabulary()
+        is_continuation = [t.startswith("##") for t in vocabulary] if whole_word_mask else None
+        special = [tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id,
+                   tokenizer.mask_token_id]
+        return cls(len(vocabulary), tokenizer.mask_token_id, special,
+                   is_continuation=is_continuation, **kwargs)
+
+    def __call__(self, features, seed):
+        """Masks one batch.
+
+        Args:
+            features: dict of `[batch, seq]` `token_ids` (unmasked), `segment_ids`, `padding_mask`
+                and optionally `[batch]` `next_sentence_labels` and `next_sentence_weights` (without
+                labels the next-sentence loss gets weight 0; with labels the weights default to 1).
+            seed: int `[2]` seed of this batch's stateless random ops.
+
+        Returns:
+            `(x, y, sample_weight)` as `model_batch` arranges them.
+        """
+        masked = mask_tokens(
+            features["token_ids"], features["padding_mask"], seed,
+            vocabulary_size=self.vocabulary_size, mask_token_id=self.mask_token_id,
+            special_token_ids=self.special_token_ids,
+            max_predictions_per_seq=self.max_predictions_per_seq,
+            masked_lm_prob=self.masked_lm_prob, mask_token_rate=self.mask_token_rate,
+            random_token_rate=self.random_token_rate, is_continuation=self.is_continuation,
+        )
+        batch_size = tf.shape(features["token_ids"])[:1]
+        if "next_sentence_labels" in features:
+            labels = tf.reshape(features["next_sentence_labels"], batch_size)
+            weights = features.get("next_sentence_weights", tf.ones(batch_size))
+        else:
+            labels, weights = tf.zeros(batch_size, tf.int32), tf.zeros(batch_size)
+        return model_batch(
+            masked["token_ids"], features["segment_ids"], features["padding_mask"],
+            masked["mask_positions"], masked["mask_ids"], masked["mask_weights"], labels, weights,
+        )
+
+    def apply(self, dataset, seed=None):
+        """Maps a dataset of batched feature dicts (see `__call__`) to masked `(x, y, sample_weight)`.
+
+        Every batch gets its own seed from `tf.data.Dataset.random(seed,
+        rerandomize_each_iteration=True)`: new masks each time the dataset is iterated (each
+        epoch), reproducible for a given `seed`.
+
+        Args:
+            dataset: a `tf.data.Dataset` of batched feature dicts.
+            seed: int seed, or `None` for TensorFlow's global seed.
+
+        Returns:
+            The mapped `tf.data.Dataset`.
+        """
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        return tf.data.Dataset.zip((dataset, seeds)).map(self, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def pack_sequences(dataset, *, max_seq_length, cls_token_id, sep_token_id):
+    """Packs documents (token-id sequences) greedily into `[CLS] d1 [SEP] d2 [SEP] ...` sequences.
+
+    Documents are taken in order and appended while they fit in `max_seq_length`; a document longer
+    than `max_seq_length - 2` tokens is first cut into pieces of that size. Segment ids alternate
+    0, 1, 0, ... from one document to the next, so document boundaries show in both the `[SEP]`
+    tokens and the segment ids. Empty documents are skipped.
+
+    Args:
+        dataset: a `tf.data.Dataset` of 1-D int token-id sequences without special tokens.
+        max_seq_length: length of the packed (and padded) sequences.
+        cls_token_id: id of `[CLS]`.
+        sep_token_id: id of `[SEP]`.
+
+    Returns:
+        A `tf.data.Dataset` of dicts `token_ids`, `segment_ids`, `padding_mask` (int32
+        `[max_seq_length]`, zero-padded).
+
+    Example:
+    >>> docs = tf.data.Dataset.from_generator(lambda: iter([[5, 6], [7], [8, 9, 10]]),
+    ...                                       output_signature=tf.TensorSpec([None], tf.int32))
+    >>> packed = pack_sequences(docs, max_seq_length=8, cls_token_id=2, sep_token_id=3)
+    >>> [p["token_ids"].numpy().tolist() for p in packed]
+    [[2, 5, 6, 3, 7, 3, 0, 0], [2, 8, 9, 10, 3, 0, 0, 0]]
+    """
+    limit = max_seq_length - 2
+    if limit < 1:
+        raise ValueError(f"max_seq_length must be >= 3 to pack sequences, got {max_seq_length}.")
+    chunks = dataset.flat_map(
+        lambda ids: tf.data.Dataset.from_tensor_slices(tf.cast(ids, tf.int32)).batch(limit)
+    )
+    # An empty sequence (chunks are never empty) marks the end and flushes the last sequence.
+    chunks = chunks.concatenate(tf.data.Dataset.from_tensors(tf.zeros([0], tf.int32)))
+
+    def add_chunk(state, chunk):
+        ids, segments, num_docs = state
+        at_end = tf.equal(tf.size(chunk), 0)
+        fits = tf.size(ids) + tf.size(chunk) + 2 <= max_seq_length
+        emit = (at_end | ~fits) & (tf.size(ids) > 0)
+        kept = tf.where(fits, tf.size(ids), 0)
+        num_docs = tf.where(fits, num_docs, 0)
+        new_state = (
+            tf.concat([ids[:kept], chunk, [sep_token_id]], 0),
+            tf.concat([segments[:kept], tf.fill([tf.size(chunk) + 1], num_docs % 2)], 0),
+            num_docs + 1,
+        )
+        packed = (tf.concat([[cls_token_id], ids], 0), tf.concat([[0], segments], 0))
+        return new_state, (emit, packed)
+
+    initial = (tf.zeros([0], tf.int32), tf.zeros([0], tf.int32), tf.constant(0))
+    packed = chunks.scan(initial, add_chunk).filter(lambda emit, _: emit)
+    return packed.map(lambda _, sequence: _pad_sequence(*sequence, max_seq_length))
+
+
+def dynamic_pretraining_dataset(
+    source,
+    tokenizer,
+    *,
+    batch_size,
+    max_seq_length=128,
+    max_predictions_per_seq=20,
+    masked_lm_prob=0.15,
+    next_sentence=True,
+    whole_word_mask=False,
+    seed=None,
+    shuffle_buffer_size=10_000,
+    drop_remainder=True,
+):
+    """Batches of pretraining inputs with fresh masks each epoch, from raw text or token ids.
+
+    With `next_sentence`, consecutive elements of `source` become sentence pairs
+    `[CLS] a [SEP] b [SEP]` (trimmed to `max_seq_length`, longer segment first): half the time b is
+    the element after a (label 0), otherwise a random element from a shuffle buffer (label 1). An
+    empty element marks a document boundary (as a blank line does in Google's format): it never
+    starts a pair, and an element before it always gets a random b. Without `next_sentence`, the
+    elements are documents packed into sequences by `pack_sequences` and the next-sentence loss
+    gets weight 0.
+
+    Args:
+        source: a `tf.data.Dataset` of scalar `tf.string` texts (tokenized here in batches) or of
+            1-D int token-id sequences (no special tokens), in reading order (not shuffled).
+        tokenizer: the `BertTokenizer` (for text and for the special and `##` ids).
+        batch_size: sequences per batch.
+        max_seq_length: tokens per sequence, special ones included.
+        max_predictions_per_seq: masked positions per sequence.
+        masked_lm_prob: fraction of the tokens to mask.
+        next_sentence: build next-sentence pairs (else pack documents).
+        whole_word_mask: mask whole words.
+        seed: int seed of the masks, pairs and shuffling; `None` for TensorFlow's global seed.
+        shuffle_buffer_size: buffer of the shuffled copy of `source` that random b's come from.
+        drop_remainder: drop the last partial batch (static batch shape).
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y, sample_weight)` as `model_batch` arranges them.
+
+    Example:
+    >>> lines = tf.data.TextLineDataset(["corpus.txt"])  # doctest: +SKIP
+    >>> ds = dynamic_pretraining_dataset(lines, tokenizer, batch_size=32, seed=1)  # doctest: +SKIP
+    >>> model.fit(ds, epochs=3)  # doctest: +SKIP
+    """
+    masker = DynamicMasker.from_tokenizer(
+        tokenizer, whole_word_mask=whole_word_mask,
+        max_predictions_per_seq=max_predictions_per_seq, masked_lm_prob=masked_lm_prob,
+    )
+    is_text = source.element_spec.dtype == tf.string
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if next_sentence:
+        pairs = _next_sentence_pairs(source, is_text, seed, shuffle_buffer_size)
+        if is_text:
+            batches = pairs.batch(batch_size, drop_remainder=drop_remainder).map(
+                lambda a, b, label: (tokenizer(a), tokenizer(b), label)
+            )
+        else:
+            batches = pairs.ragged_batch(batch_size, drop_remainder=drop_remainder)
+        trimmer = tf_text.RoundRobinTrimmer(max_seq_length - 3)
+
+        def combine(a, b, label):
+            ids, segments = tf_text.combine_segments(
+                trimmer.trim([tf.cast(a, tf.int32), tf.cast(b, tf.int32)]), cls_id, sep_id
+            )
+            features = _pad_batch(ids, segments, label.shape[0], max_seq_length)
+            features["next_sentence_labels"] = label
+            return features
+
+        batches = batches.map(combine, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        documents = source
+        if is_text:
+            documents = source.batch(256).map(tokenizer).unbatch()
+        batches = pack_sequences(
+            documents, max_seq_length=max_seq_length, cls_token_id=cls_id, sep_token_id=sep_id
+        ).batch(batch_size, drop_remainder=drop_remainder)
+    return masker.apply(batches, seed).prefetch(tf.data.AUTOTUNE)
+
+
+def _next_sentence_pairs(source, is_text, seed, shuffle_buffer_size):
+    """`(a, b, label)` from consecutive elements, b replaced by a random element half the time."""
+    def is_empty(element):
+        return tf.equal(tf.strings.length(tf.strings.strip(element)), 0) if is_text else (
+            tf.equal(tf.size(element), 0))
+
+    empty = tf.constant("") if is_text else tf.zeros([0], source.element_spec.dtype)
+    consecutive = source.scan(empty, lambda previous, element: (element, (previous, element)))
+    random_elements = source.filter(lambda e: ~is_empty(e)).shuffle(
+        shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True
+    ).repeat()
+    coins = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+    def choose(pair, random_element, coin):
+        a, b = pair
+        is_random = is_empty(b) | tf.equal(coin % 2, 1)
+        b = tf.cond(is_random, lambda: random_element, lambda: b)
+        return a, b, tf.cast(is_random, tf.int32)
+
+    triples = tf.data.Dataset.zip((consecutive, random_elements, coins))
+    return triples.filter(lambda pair, _, __: ~is_empty(pair[0])).map(choose)
+
+
+def _pad_sequence(token_ids, segment_ids, length):
+    pad = [[0, length - tf.size(token_ids)]]
+    return {
+        "token_ids": tf.ensure_shape(tf.pad(token_ids, pad), [length]),
+        "segment_ids": tf.ensure_shape(tf.pad(segment_ids, pad), [length]),
+        "padding_mask": tf.ensure_shape(tf.pad(tf.ones_like(token_ids), pad), [length]),
+    }
+
+
+def _pad_batch(ids, segments, batch_size, length):
+    shape = [batch_size, length]
+    return {
+        "token_ids": tf.cast(ids, tf.int32).to_tensor(shape=shape),
+        "segment_ids": tf.cast(segments, tf.int32).to_tensor(shape=shape),
+        "padding_mask": tf.ones_like(ids, tf.int32).to_tensor(shape=shape),
     }

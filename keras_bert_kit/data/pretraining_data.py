@@ -9,21 +9,25 @@ document (`next_sentence_labels` 0 = is next, 1 = random); `masked_lm_prob` of t
 are chosen together; every document is used `dupe_factor` times with different masks. The
 records have Google's features, so the files also feed Google's `run_pretraining.py`.
 
-Differences from Google's script, none of which changes the distribution of the instances: each
-input file starts a new document; a word piece right after `[SEP]` starts a new whole word; the
-random numbers come from one generator per block of documents (not one for the whole corpus), so
-the work spreads over `num_workers` processes and the same seed gives byte-identical shards for any
-number of workers. Like Google's script, the whole corpus and all instances are held in memory
-(about 1 KB per instance); split very large corpora into several runs.
+Differences from Google's script (small; an instance looks the same): each input file starts a
+new document; a word piece right after `[SEP]` starts a new whole word; documents longer than
+50,000 tokens are processed in pieces of about that size (each piece drawing its own target
+length); the random numbers come from one generator per unit of work (about 50,000 tokens of one
+pass), not one for the whole corpus, so the work spreads over `num_workers` processes and the same
+seed gives byte-identical shards for any number of workers. Like Google's script, it holds the
+whole corpus and all instances in memory (about 1 KB per instance); split very large corpora into
+several runs.
 
 Input formats: Google's (one sentence per line, blank line between documents), prose (paragraphs
-separated by blank lines, lines may be wrapped; sentences are found by `sentence_splitter`; a line
-starting with `CHAPTER` starts a new document, otherwise a file is one document) and JSON Lines
-(one document per line, text in `jsonl_text_field`, split like prose).
+separated by blank lines, lines may be wrapped; sentences are found by `sentence_splitter`; a
+chapter heading line, `CHAPTER ...` or `Chapter <number>`, starts a new document, otherwise a file
+is one document) and JSON Lines (one document per line, text in `jsonl_text_field`, split like
+prose).
 
-The worker processes run plain Python and NumPy (TensorFlow is only needed in the main process,
-for tokenizing and writing), so they start fast; records are encoded by `_ExampleEncoder`, which
-writes exactly the bytes of `tf.train.Example.SerializeToString(deterministic=True)`.
+The worker processes run plain Python and NumPy: TensorFlow is imported (inside the functions that
+need it) only by the main process, for tokenizing and writing, and records are encoded by
+`_ExampleEncoder`, which writes exactly the bytes of
+`tf.train.Example.SerializeToString(deterministic=True)`.
 """
 
 import contextlib
@@ -394,8 +398,11 @@ def _read_file_task(task):
 
 @dataclasses.dataclass
 class _Corpus:
-    """Token ids of all sentences, flat: sentence `s` is `tokens[sentence_starts[s]:sentence_starts[s + 1]]`,
-    document `d` is sentences `doc_starts[d]:doc_starts[d + 1]`."""
+    """The token ids of all sentences, flat.
+
+    Sentence `s` is `tokens[sentence_starts[s]:sentence_starts[s + 1]]`; document `d` is sentences
+    `doc_starts[d]:doc_starts[d + 1]`.
+    """
 
     tokens: np.ndarray
     sentence_starts: np.ndarray
@@ -420,9 +427,11 @@ class _Corpus:
         units, unit, unit_tokens = [], [], 0
         for doc in range(len(self.doc_starts) - 1):
             first, end = int(self.doc_starts[doc]), int(self.doc_starts[doc + 1])
-            num_pieces = math.ceil((starts[end] - starts[first]) / _TOKENS_PER_TASK)
-            targets = starts[first] + (starts[end] - starts[first]) * np.arange(1, num_pieces) / num_pieces
+            doc_tokens = starts[end] - starts[first]
+            num_pieces = math.ceil(doc_tokens / _TOKENS_PER_TASK)
+            targets = starts[first] + doc_tokens * np.arange(1, num_pieces) / num_pieces
             cuts = np.unique(np.searchsorted(starts[first:end], targets) + first).tolist()
+            cuts = [cut for cut in cuts if first < cut < end]
             for piece_first, piece_end in zip([first, *cuts], [*cuts, end]):
                 unit.append((doc, piece_first, piece_end))
                 unit_tokens += starts[piece_end] - starts[piece_first]
@@ -501,7 +510,7 @@ class _InstanceConfig:
 
 _COUNT_NAMES = ("instances", "tokens", "non_special_tokens", "masked", "masked_to_mask",
                 "masked_kept", "masked_to_random", "random_next")
-_worker_state = {}  # the worker's `_InstanceMaker`, keyed by corpus folder
+_worker_state = {}  # this process's `_InstanceMaker`, keyed by (corpus folder, config)
 
 
 def _instances_task(task):
@@ -517,11 +526,13 @@ class _InstanceMaker:
     """Creates the serialized instances of blocks of documents (Google's algorithm, on token ids)."""
 
     def __init__(self, folder, config):
-        load = lambda name: np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r")  # noqa: E731
+        def load(name):  # memory-mapped: the workers share the corpus through the page cache
+            return np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r")
+
         self.config = config
         self.tokens = load("tokens")
-        self.sentence_starts = np.asarray(load("sentence_starts")).tolist()
-        self.doc_starts = np.asarray(load("doc_starts")).tolist()
+        self.sentence_starts = load("sentence_starts").tolist()
+        self.doc_starts = load("doc_starts").tolist()
         self.is_continuation = np.asarray(load("is_continuation"))
         self.encoder = _ExampleEncoder(config)
 
@@ -533,7 +544,9 @@ class _InstanceMaker:
         for doc, first, end in unit:
             for a, b, is_random_next in self._pairs(doc, first, end, rng):
                 ids, positions, masked_ids, decisions = self._mask(a, b, rng)
-                records.append(self.encoder.encode(ids, len(a), positions, masked_ids, is_random_next))
+                records.append(
+                    self.encoder.encode(ids, len(a), positions, masked_ids, is_random_next)
+                )
                 counts += (1, len(ids), len(ids) - 3, len(positions), decisions.count(0),
                            decisions.count(1), decisions.count(2), is_random_next)
         return records, counts
@@ -551,7 +564,9 @@ class _InstanceMaker:
             chunk_length = starts[i + 1] - starts[chunk_first]
             if i == end - 1 or chunk_length >= target_length:
                 num_sentences = i + 1 - chunk_first
-                a_end = chunk_first + (rng.randint(1, num_sentences - 1) if num_sentences >= 2 else 1)
+                a_end = chunk_first + (
+                    rng.randint(1, num_sentences - 1) if num_sentences >= 2 else 1
+                )
                 a_span = [starts[chunk_first], starts[a_end]]
                 if num_sentences == 1 or rng.random() < 0.5:
                     is_random_next = True
@@ -561,7 +576,8 @@ class _InstanceMaker:
                     is_random_next = False
                     b_span = [starts[a_end], starts[i + 1]]
                 self._truncate_pair(a_span, b_span, max_num_tokens, rng)
-                yield self.tokens[a_span[0]:a_span[1]], self.tokens[b_span[0]:b_span[1]], is_random_next
+                tokens_a = self.tokens[a_span[0]:a_span[1]]
+                yield tokens_a, self.tokens[b_span[0]:b_span[1]], is_random_next
                 chunk_first = i + 1
             i += 1
 
@@ -573,11 +589,12 @@ class _InstanceMaker:
             if other != doc:
                 break
         first, end = self.doc_starts[other], self.doc_starts[other + 1]
+        starts = self.sentence_starts
         start = rng.randint(first, end - 1)
         last = start
-        while last < end - 1 and self.sentence_starts[last + 1] - self.sentence_starts[start] < target_length:
+        while last < end - 1 and starts[last + 1] - starts[start] < target_length:
             last += 1
-        return [self.sentence_starts[start], self.sentence_starts[last + 1]]
+        return [starts[start], starts[last + 1]]
 
     @staticmethod
     def _truncate_pair(a_span, b_span, max_num_tokens, rng):
@@ -593,8 +610,9 @@ class _InstanceMaker:
         """Masks `[CLS] a [SEP] b [SEP]`: returns the masked ids, the sorted masked positions,
         their original ids, and per position the decision (0 [MASK], 1 kept, 2 random)."""
         config = self.config
-        ids = np.concatenate([[config.cls_id], tokens_a, [config.sep_id], tokens_b, [config.sep_id]])
-        ids = ids.astype(np.int64)
+        ids = np.concatenate(
+            [[config.cls_id], tokens_a, [config.sep_id], tokens_b, [config.sep_id]]
+        ).astype(np.int64)
         num_to_predict = min(config.max_predictions_per_seq,
                              max(1, int(round(len(ids) * config.masked_lm_prob))))
         segments = (range(1, len(tokens_a) + 1), range(len(tokens_a) + 2, len(ids) - 1))
@@ -617,7 +635,7 @@ class _InstanceMaker:
         return ids, positions, original[positions], decisions
 
     def _choose_whole_words(self, ids, segments, num_to_predict, rng):
-        """Positions of random whole words (a word never crosses `[SEP]`), at most `num_to_predict`."""
+        """Positions of random whole words (none crosses `[SEP]`), at most `num_to_predict`."""
         words = []
         for segment in segments:
             continues = self.is_continuation[ids[segment.start:segment.stop]]
@@ -645,28 +663,29 @@ class _ExampleEncoder:
 
     def __init__(self, config):
         self.config = config
-        self._varints = [_varint(i) for i in range(max(config.vocabulary_size, config.max_seq_length))]
+        largest = max(config.vocabulary_size, config.max_seq_length)
+        self._varints = [_varint(i) for i in range(largest)]
 
     def encode(self, ids, len_a, positions, masked_ids, is_random_next):
         """Bytes of one Example from the unpadded ids, the length of segment A and the masks."""
         config, varints = self.config, self._varints
         length, pad = len(ids), config.max_seq_length - len(ids)
-        num_pad_predictions = config.max_predictions_per_seq - len(positions)
-        features = {  # in key order
+        unused = config.max_predictions_per_seq - len(positions)
+        weights = np.array([1.0] * len(positions) + [0.0] * unused, "<f4")
+        features = {  # packed values (a varint of 0 or 1 is that byte), in key order
             "input_ids": b"".join(varints[i] for i in ids.tolist()) + b"\x00" * pad,
             "input_mask": b"\x01" * length + b"\x00" * pad,
-            "masked_lm_ids": b"".join(varints[i] for i in masked_ids.tolist())
-                             + b"\x00" * num_pad_predictions,
+            "masked_lm_ids": b"".join(varints[i] for i in masked_ids.tolist()) + b"\x00" * unused,
             "masked_lm_positions": b"".join(varints[i] for i in positions.tolist())
-                                   + b"\x00" * num_pad_predictions,
-            "masked_lm_weights": np.array([1.0] * len(positions) + [0.0] * num_pad_predictions,
-                                          "<f4").tobytes(),
+            + b"\x00" * unused,
+            "masked_lm_weights": weights.tobytes(),
             "next_sentence_labels": b"\x01" if is_random_next else b"\x00",
             "segment_ids": b"\x00" * (len_a + 2) + b"\x01" * (length - len_a - 2) + b"\x00" * pad,
         }
         entries = []
         for key, packed in features.items():
-            feature = _field(b"\x12" if key == "masked_lm_weights" else b"\x1a", _field(b"\x0a", packed))
+            kind = b"\x12" if key == "masked_lm_weights" else b"\x1a"  # float_list / int64_list
+            feature = _field(kind, _field(b"\x0a", packed))
             entries.append(_field(b"\x0a", _field(b"\x0a", key.encode()) + _field(b"\x12", feature)))
         return _field(b"\x0a", b"".join(entries))
 

@@ -90,8 +90,8 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.staging-", dir=parent)
     try:
-        signatures = module.signatures()
-        tf.saved_model.save(module, staging, signatures=signatures)
+        module.write(staging)
+        signatures = list(module.endpoints)
         warmup_file = None
         if warmup:
             write_warmup_requests(staging, os.path.basename(parent) or "model", examples,
@@ -112,9 +112,10 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
 
 def _check(module, export_dir, inputs, atol):
     expected = {k: v.numpy() for k, v in
-                module._serving_default(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+                module.endpoints["serving_default"](*[tf.constant(v) for v in inputs.values()]).items()}
     text_only = {"text": inputs["text"]}
-    expected_encode = {k: v.numpy() for k, v in module._encode(tf.constant(inputs["text"])).items()}
+    expected_encode = {k: v.numpy() for k, v in
+                       module.endpoints["encode"](tf.constant(inputs["text"])).items()}
     worst = 0.0
     fresh = serving_checks.run_in_fresh_process(export_dir, inputs)
     encode = serving_checks.run_in_fresh_process(export_dir, text_only, signature="encode")

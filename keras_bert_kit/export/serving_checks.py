@@ -20,7 +20,8 @@ import tensorflow as tf
 import tensorflow_text  # registers the tokenizer ops
 export_dir, inputs_path, out_path, signature = sys.argv[1:5]
 with open(inputs_path) as f:
-    inputs = {k: np.array(v, dtype=object if isinstance(v[0], str) else np.int32) for k, v in json.load(f).items()}
+    inputs = {k: np.array([t.encode("utf-8") for t in v], dtype=object) if isinstance(v[0], str)
+              else np.array(v, np.int32) for k, v in json.load(f).items()}
 results = {}
 loaded = tf.saved_model.load(export_dir)
 out = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
@@ -45,7 +46,19 @@ from tensorflow.python.tools import saved_model_cli
 export_dir, signature, exprs, outdir = sys.argv[1:5]
 sys.argv = ["saved_model_cli", "run", "--dir", export_dir, "--tag_set", "serve",
             "--signature_def", signature, "--input_exprs", exprs, "--outdir", outdir, "--overwrite"]
-saved_model_cli.main()
+try:
+    saved_model_cli.main()
+except SystemExit as e:
+    if e.code:
+        raise
+# Its string outputs are object arrays; store them as unicode so the caller reads them without pickle.
+import os
+import numpy as np
+for name in os.listdir(outdir):
+    path = os.path.join(outdir, name)
+    value = np.load(path, allow_pickle=True)  # written just now by saved_model_cli itself
+    if value.dtype == object:
+        np.save(path, np.char.decode(value.astype(bytes), "utf-8", "replace"))
 """
 
 # Lists the ops a SavedModel uses that plain TensorFlow does not register. argv: export_dir.
@@ -106,7 +119,12 @@ def run_in_fresh_process(export_dir, inputs, signature="serving_default"):
 
 def run_saved_model_cli(export_dir, inputs, signature="serving_default"):
     """Runs `saved_model_cli run` (tf-text ops registered) and returns its outputs by name."""
-    exprs = ";".join(f"{k}={json.dumps(np.asarray(v).tolist())}" for k, v in inputs.items())
+    # Texts go in as UTF-8 bytes literals: a numpy unicode array of non-ASCII text cannot be fed.
+    exprs = ";".join(
+        f"{k}={[t.encode('utf-8') if isinstance(t, str) else t for t in np.asarray(v).tolist()]!r}"
+        for k, v in inputs.items())
+    if exprs.count(";") != len(inputs) - 1:
+        raise ValueError("saved_model_cli splits --input_exprs on ';': use example texts without it")
     with tempfile.TemporaryDirectory() as outdir:
         _run(_SAVED_MODEL_CLI, export_dir, signature, exprs, outdir)
         return {name[:-4]: np.load(os.path.join(outdir, name), allow_pickle=False)

@@ -1,4 +1,4 @@
-"""`ServingModule`: the `tf.Module` an export saves — preprocessor + task model + signatures.
+"""`ServingModule`: what an export saves — preprocessor + task model + signatures.
 
 Signatures (all take a `[batch]` `tf.string`, batch size dynamic):
 - `serving_default`: `text` (and `text_pair` for pair models) → task outputs; for classifiers
@@ -9,7 +9,10 @@ Signatures (all take a `[batch]` `tf.string`, batch size dynamic):
   outputs, for clients that tokenize themselves.
 """
 
+import keras
 import tensorflow as tf
+
+from keras_bert_kit.layers.mean_pooling import MeanPooling
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string)
 IDS_SPEC = tf.TensorSpec([None, None], tf.int32)
@@ -40,8 +43,11 @@ def task_outputs(model, packed):
     raise TypeError(f"export does not know how to serve a {type(model).__name__}")
 
 
-class ServingModule(tf.Module):
-    """Holds a task model and its preprocessor, and builds the export signatures.
+class ServingModule:
+    """Builds the export of a task model and its preprocessor as a `keras.export.ExportArchive`.
+
+    Keras' archive tracks the variables the way TF Serving's TF1 session loader can restore them
+    (a `tf.Module` holding the Keras model directly cannot be restored by that loader).
 
     Args:
         model: a task model (`BertClassifier`, or one with a `serving_outputs(packed)` method)
@@ -49,46 +55,48 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model):
-        super().__init__(name="keras_bert_kit_serving")
         if getattr(model, "preprocessor", None) is None:
             raise ValueError(f"{type(model).__name__} has no preprocessor; exports take raw text, "
                              "so build the model with preprocessor=BertPreprocessor(...)")
         self.model = model
         self.preprocessor = model.preprocessor
         self.pair = getattr(model, "text_inputs", 1) == 2
+        self.archive = keras.export.ExportArchive()
+        self.archive.track(model)
+        self.endpoints = {}
+        self._add_endpoints()
 
     def _pack(self, text, text_pair=None):
         return self.preprocessor(text if text_pair is None else (text, text_pair))
 
-    def signatures(self):
-        """`{name: concrete function}` for `tf.saved_model.save`."""
+    def _add_endpoints(self):
         model = self.model
+        mean_pooling = MeanPooling()
 
         if self.pair:
-            @tf.function(input_signature=[TEXT_SPEC, TEXT_SPEC])
             def serving_default(text, text_pair):
                 return task_outputs(model, self._pack(text, text_pair))
+            text_signature = [TEXT_SPEC, TEXT_SPEC]
         else:
-            @tf.function(input_signature=[TEXT_SPEC])
             def serving_default(text):
                 return task_outputs(model, self._pack(text))
+            text_signature = [TEXT_SPEC]
 
-        @tf.function(input_signature=[TEXT_SPEC])
         def encode(text):
-            packed = self._pack(text) if not self.pair else self.preprocessor(text)
+            packed = self.preprocessor(text)
             out = model.backbone(packed, training=False)
-            mask = tf.cast(packed["padding_mask"], tf.float32)[:, :, None]
-            sequence = tf.cast(out["sequence_output"], tf.float32)
-            mean = tf.reduce_sum(sequence * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1.0)
             return {"pooled_output": tf.cast(out["pooled_output"], tf.float32),
-                    "mean_embedding": mean}
+                    "mean_embedding": mean_pooling(out["sequence_output"], packed["padding_mask"])}
 
-        @tf.function(input_signature=[IDS_SPEC, IDS_SPEC, IDS_SPEC])
         def token_ids(token_ids, segment_ids, padding_mask):
             return task_outputs(model, {"token_ids": token_ids, "segment_ids": segment_ids,
                                         "padding_mask": padding_mask})
 
-        self._serving_default, self._encode, self._token_ids = serving_default, encode, token_ids
-        return {"serving_default": serving_default.get_concrete_function(),
-                "encode": encode.get_concrete_function(),
-                "token_ids": token_ids.get_concrete_function()}
+        for name, fn, signature in (("serving_default", serving_default, text_signature),
+                                    ("encode", encode, [TEXT_SPEC]),
+                                    ("token_ids", token_ids, [IDS_SPEC, IDS_SPEC, IDS_SPEC])):
+            self.endpoints[name] = self.archive.add_endpoint(name, fn, input_signature=signature)
+
+    def write(self, path):
+        """Writes the SavedModel to `path`."""
+        self.archive.write_out(path, verbose=False)

@@ -2,8 +2,9 @@
 
 from keras_bert_kit.layers.bert_embeddings import BertEmbeddings
 from keras_bert_kit.layers.masked_lm_head import MaskedLMHead
+from keras_bert_kit.layers.mean_pooling import MeanPooling
 from keras_bert_kit.layers.next_sentence_head import NextSentenceHead
 from keras_bert_kit.layers.pooler import BertPooler
 from keras_bert_kit.layers.transformer_encoder import TransformerEncoder
 
-__all__ = ["BertEmbeddings", "BertPooler", "MaskedLMHead", "NextSentenceHead", "TransformerEncoder"]
+__all__ = ["BertEmbeddings", "BertPooler", "MaskedLMHead", "MeanPooling", "NextSentenceHead", "TransformerEncoder"]

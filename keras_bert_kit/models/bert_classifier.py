@@ -5,15 +5,17 @@ import os
 import keras
 
 from keras_bert_kit.layers.activations import initializer
+from keras_bert_kit.layers.mean_pooling import MeanPooling
 from keras_bert_kit.models.bert_backbone import BertBackbone
 from keras_bert_kit.models.bert_task import BertTask
 
 PROBLEM_TYPES = ("classification", "multilabel", "regression")
+POOLING = ("pooled", "mean")
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
 class BertClassifier(BertTask):
-    """A dense head on the pooled `[CLS]` output, for single texts or text pairs.
+    """A dense head on the pooled output, for single texts or text pairs.
 
     Outputs float32 logits `[batch, num_classes]` (float32 under mixed precision too). With
     `problem_type="multilabel"` each class is an independent sigmoid; with `"regression"`
@@ -28,6 +30,9 @@ class BertClassifier(BertTask):
         label_vocabulary: optional class names (index = class id), stored with the model and
             used by exports to return label strings.
         text_inputs: 1 for single texts, 2 for pairs (`(texts_a, texts_b)`).
+        pooling: `"pooled"` (BERT's `[CLS]` pooler, as Hugging Face's
+            `BertForSequenceClassification`) or `"mean"` (mean of the valid token vectors, the
+            embedding sentence-transformers checkpoints such as all-MiniLM-L6-v2 are trained for).
 
     Example:
     >>> import numpy as np
@@ -40,7 +45,9 @@ class BertClassifier(BertTask):
     """
 
     def __init__(self, backbone, num_classes=2, preprocessor=None, problem_type="classification",
-                 dropout=None, label_vocabulary=None, text_inputs=1, **kwargs):
+                 dropout=None, label_vocabulary=None, text_inputs=1, pooling="pooled", **kwargs):
+        if pooling not in POOLING:
+            raise ValueError(f"pooling={pooling!r}: expected one of {POOLING}")
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type={problem_type!r}: expected one of {PROBLEM_TYPES}")
         if label_vocabulary is not None and len(label_vocabulary) != num_classes:
@@ -58,7 +65,11 @@ class BertClassifier(BertTask):
 
         # === Functional model ===
         inputs = dict(backbone.input)
-        pooled = backbone(inputs)["pooled_output"]
+        encoded = backbone(inputs)
+        if pooling == "mean":
+            pooled = MeanPooling(name="mean_pooling")(encoded["sequence_output"], inputs["padding_mask"])
+        else:
+            pooled = encoded["pooled_output"]
         logits = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
@@ -68,6 +79,7 @@ class BertClassifier(BertTask):
         self.dropout = dropout
         self.label_vocabulary = list(label_vocabulary) if label_vocabulary is not None else None
         self.text_inputs = text_inputs
+        self.pooling = pooling
 
     def compile(self, optimizer="adamw", loss=None, metrics=None, **kwargs):
         """`keras.Model.compile` with the loss and metric of the problem type as defaults."""
@@ -96,6 +108,7 @@ class BertClassifier(BertTask):
             "dropout": self.dropout,
             "label_vocabulary": self.label_vocabulary,
             "text_inputs": self.text_inputs,
+            "pooling": self.pooling,
         }
 
     @classmethod

@@ -1,0 +1,149 @@
+"""Export: text-in SavedModels that agree in-process, in a fresh tf+tf_text process, via TF Serving's TF1 loader and saved_model_cli."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_kit.export.saved_model import export_saved_model
+from keras_bert_kit.export.serving_checks import ServingCheckError, op_report, run_in_fresh_process
+from keras_bert_kit.export.warmup import read_warmup_requests
+from keras_bert_kit.models.bert_backbone import BertBackbone
+from keras_bert_kit.models.bert_classifier import BertClassifier
+from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
+from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+from tests.helpers import TINY
+
+WORDS = ["the", "film", "was", "great", "bad", "not", "a", "movie", "##s", ",", ".", "!", "é", "寿"]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+
+
+def tiny_classifier(text_inputs=1, labels=("negative", "neutral", "positive")):
+    preprocessor = BertPreprocessor(BertTokenizer(VOCAB), sequence_length=16)
+    backbone = BertBackbone(**{**TINY, "vocabulary_size": len(VOCAB)})
+    return BertClassifier(backbone, num_classes=len(labels), preprocessor=preprocessor,
+                          label_vocabulary=list(labels), text_inputs=text_inputs)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    classifier = tiny_classifier()
+    path = tmp_path_factory.mktemp("export") / "sentiment" / "1"
+    report = export_saved_model(classifier, path)
+    return classifier, str(path), report
+
+
+def test_export_layout_signatures_and_checks(exported):
+    classifier, path, report = exported
+    assert report.signatures == ["encode", "serving_default", "token_ids"]
+    assert report.max_abs_diff is not None and report.max_abs_diff <= 1e-5
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))
+    assert not [n for n in os.listdir(os.path.dirname(path)) if "staging" in n]
+    assert any("Wordpiece" in op for op in report.non_core_ops), report.non_core_ops
+
+
+def test_serving_default_matches_in_process_predictions(exported):
+    classifier, path, _ = exported
+    texts = ["The film was great!", "not a bad movie", ""]
+    expected = tf.nn.softmax(classifier(classifier.preprocessor(tf.constant(texts)))).numpy()
+    out = run_in_fresh_process(path, {"text": np.array(texts, dtype=object)})
+    for prefix in ("tf2/", "tf1/"):
+        np.testing.assert_allclose(out[prefix + "probabilities"], expected, atol=1e-5)
+        assert out[prefix + "probabilities"].dtype == np.float32
+        ids = expected.argmax(-1)
+        np.testing.assert_array_equal(out[prefix + "label_id"], ids)
+        assert [str(s) for s in out[prefix + "label"]] == [classifier.label_vocabulary[i] for i in ids]
+
+
+def test_encode_and_token_ids_signatures(exported):
+    classifier, path, _ = exported
+    loaded = tf.saved_model.load(path)
+    texts = tf.constant(["the film", "a great movie , not bad"])
+    encoded = loaded.signatures["encode"](text=texts)
+    packed = classifier.preprocessor(texts)
+    out = classifier.backbone(packed)
+    np.testing.assert_allclose(encoded["pooled_output"], out["pooled_output"], atol=1e-5)
+    mask = packed["padding_mask"].numpy()[..., None]
+    mean = (out["sequence_output"].numpy() * mask).sum(1) / mask.sum(1)
+    np.testing.assert_allclose(encoded["mean_embedding"], mean, atol=1e-5)
+    by_ids = loaded.signatures["token_ids"](**packed)
+    by_text = loaded.signatures["serving_default"](text=texts)
+    np.testing.assert_allclose(by_ids["probabilities"], by_text["probabilities"], atol=1e-6)
+
+
+def test_warmup_file_parses_and_replays(exported):
+    _, path, _ = exported
+    requests = read_warmup_requests(path)
+    assert len(requests) >= 2
+    loaded = tf.saved_model.load(path)
+    for request in requests:
+        out = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in request.items()})
+        assert out["probabilities"].shape == (len(request["text"]), 3)
+
+
+def test_pair_classifier_export(tmp_path):
+    classifier = tiny_classifier(text_inputs=2, labels=("different", "same"))
+    report = export_saved_model(classifier, tmp_path / "pairs" / "1")
+    assert report.max_abs_diff <= 1e-5
+    loaded = tf.saved_model.load(str(tmp_path / "pairs" / "1"))
+    out = loaded.signatures["serving_default"](text=tf.constant(["the film"]),
+                                               text_pair=tf.constant(["a movie"]))
+    expected = tf.nn.softmax(classifier(classifier.preprocessor((["the film"], ["a movie"]))))
+    np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+
+
+def random_hostile_texts(n, seed=0):
+    """Mixed hostile inputs: empty, whitespace, invalid UTF-8, huge, control/zero-width, emoji, CJK, RTL."""
+    rng = np.random.default_rng(seed)
+    pieces = [b"", b"   \t\n", b"\xff\xfe\xc3(", b"\x00\x01\x07\x1b", "\u200b\u200d\ufeff".encode(),
+              "🎉🤖👍🏽".encode(), "寿司が好き".encode(), "مرحبا بالعالم".encode(), "שלום".encode(),
+              b"the film was great", "Émile's café".encode(), b"\xed\xa0\x80"]
+    texts = []
+    for i in range(n):
+        parts = rng.choice(len(pieces), size=rng.integers(1, 5))
+        text = b" ".join(pieces[p] for p in parts)
+        if i % 97 == 0:
+            text = text * (1_000_000 // max(len(text), 1) + 1)  # ~1 MB
+        texts.append(text)
+    return texts
+
+
+def test_hostile_inputs_never_crash(exported):
+    _, path, _ = exported
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    texts = random_hostile_texts(200)
+    for start in range(0, len(texts), 50):
+        batch = texts[start:start + 50]
+        out = serve(text=tf.constant(batch, dtype=tf.string))
+        assert out["probabilities"].shape == (len(batch), 3)
+        assert out["probabilities"].dtype == tf.float32
+        assert out["label"].dtype == tf.string and out["label_id"].dtype == tf.int32
+        assert np.isfinite(out["probabilities"].numpy()).all()
+
+
+def test_export_without_preprocessor_is_refused(tmp_path):
+    classifier = BertClassifier(BertBackbone(**TINY), num_classes=2)
+    with pytest.raises(ValueError, match="has no preprocessor"):
+        export_saved_model(classifier, tmp_path / "m" / "1")
+    assert not (tmp_path / "m" / "1").exists()
+
+
+def test_failed_check_leaves_nothing(tmp_path, monkeypatch):
+    from keras_bert_kit.export import saved_model
+
+    def failing(*args, **kwargs):
+        raise ServingCheckError("simulated mismatch")
+
+    monkeypatch.setattr(saved_model, "_check", failing)
+    with pytest.raises(ServingCheckError):
+        export_saved_model(tiny_classifier(), tmp_path / "m" / "1")
+    assert os.listdir(tmp_path / "m") == []
+
+
+def test_op_report_lists_only_tf_text_ops(exported):
+    _, path, _ = exported
+    report = op_report(path)
+    assert set(report["non_core"]) <= set(report["all"])
+    assert all("Tokeniz" in op or "Wordpiece" in op or "Normalize" in op or "Bert" in op
+               for op in report["non_core"]), report["non_core"]
