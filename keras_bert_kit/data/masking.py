@@ -1,8 +1,8 @@
 """Dynamic masking for BERT pretraining in `tf.data`: fresh masked-LM masks every epoch, in-graph.
 
-- `mask_tokens`: chooses and replaces masked-LM positions of a dense batch (BERT's rule: `masked_lm_prob`
-  of the tokens, at most `max_predictions_per_seq`; 80 % `[MASK]`, 10 % kept, 10 % random id),
-  optionally by whole words, with stateless random ops driven by an explicit seed.
+- `mask_tokens`: chooses and replaces masked-LM positions of a dense batch (BERT's rule:
+  `masked_lm_prob` of the tokens, at most `max_predictions_per_seq`; 80 % `[MASK]`, 10 % kept,
+  10 % random id), optionally by whole words, with stateless random ops driven by a seed.
 - `DynamicMasker`: applies `mask_tokens` to batches of packed sequences and returns the model's
   `(x, y, sample_weight)` structure (see `model_batch`), with per-epoch fresh seeds (`apply`).
 - `pack_sequences`: packs several short documents into one `[CLS] d1 [SEP] d2 [SEP] ...` sequence.
@@ -198,8 +198,8 @@ class DynamicMasker:
             whole-word masking (use `from_tokenizer(..., whole_word_mask=True)`).
 
     Example:
-    >>> masker = DynamicMasker.from_tokenizer(tokenizer, max_predictions_per_seq=20)  # doctest: +SKIP
-    >>> batches = masker.apply(packed_batches, seed=1)  # (x, y, sample_weight), new masks per epoch  # doctest: +SKIP
+    >>> masker = DynamicMasker.from_tokenizer(tokenizer)  # doctest: +SKIP
+    >>> batches = masker.apply(packed_batches, seed=1)  # new masks every epoch  # doctest: +SKIP
     """
 
     def __init__(self, vocabulary_size, mask_token_id, special_token_ids, *,
@@ -221,7 +221,7 @@ class DynamicMasker:
         Args:
             tokenizer: the `BertTokenizer` whose ids are masked.
             whole_word_mask: mask whole words (a piece and its `##` continuations) together.
-            **kwargs: other constructor arguments (`max_predictions_per_seq`, `masked_lm_prob`, ...).
+            **kwargs: other constructor arguments (`max_predictions_per_seq`, ...).
 
         Returns:
             A `DynamicMasker`.
@@ -268,7 +268,7 @@ class DynamicMasker:
         )
 
     def apply(self, dataset, seed=None):
-        """Maps a dataset of batched feature dicts (see `__call__`) to masked `(x, y, sample_weight)`.
+        """Maps a dataset of batched feature dicts (see `__call__`) to `(x, y, sample_weight)`.
 
         Every batch gets its own seed from `tf.data.Dataset.random(seed,
         rerandomize_each_iteration=True)`: new masks each time the dataset is iterated (each
@@ -389,10 +389,11 @@ def dynamic_pretraining_dataset(
         tokenizer, whole_word_mask=whole_word_mask,
         max_predictions_per_seq=max_predictions_per_seq, masked_lm_prob=masked_lm_prob,
     )
+    pair_seed = None if seed is None else seed + 1  # the coin flips must not reuse the mask seeds
     is_text = source.element_spec.dtype == tf.string
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     if next_sentence:
-        pairs = _next_sentence_pairs(source, is_text, seed, shuffle_buffer_size)
+        pairs = _next_sentence_pairs(source, is_text, pair_seed, shuffle_buffer_size)
         if is_text:
             batches = pairs.batch(batch_size, drop_remainder=drop_remainder).map(
                 lambda a, b, label: (tokenizer(a), tokenizer(b), label)

@@ -55,7 +55,9 @@ INSTANCES_PER_SHARD = 100_000
 _TOKENS_PER_TASK = 50_000
 _TOKENIZER_BATCH = 4096
 # A chapter heading line: "CHAPTER ..." or "Chapter" and a number ("Chapter 12", "Chapter IV").
-_CHAPTER = re.compile(r"^[ \t]*(?:CHAPTER\b|Chapter[ \t]+(?:\d+|[IVXLC]+)\b)[^\n]*$", re.MULTILINE)
+_CHAPTER = re.compile(
+    r"^[ \t]*(?:CHAPTER\b|Chapter[ \t]+(?:\d+|[IVXLC]+)\b)[^\n]*$", re.MULTILINE
+)
 _SHARD_NAME = re.compile(rf"^{SHARD_PREFIX}-\d{{5}}-of-\d{{5}}\.tfrecord(\.gz)?$")
 
 
@@ -122,7 +124,8 @@ def create_pretraining_data(
         gzip: write GZIP-compressed TFRecords.
         input_format: `"google"`, `"prose"`, `"jsonl"` or `"auto"` (decided per file: `.jsonl` /
             `.json` files and files whose first line is a JSON object are JSON Lines; files with
-            `CHAPTER` lines or whose lines mostly do not end a sentence are prose; others Google).
+            chapter headings, one paragraph per line or lines that mostly do not end a sentence
+            are prose; others are Google's format).
         jsonl_text_field: field of each JSON Lines record that holds the document text.
         num_workers: processes reading files and creating instances (the output does not depend
             on it).
@@ -152,6 +155,14 @@ def create_pretraining_data(
         num_shards, input_format, num_workers,
     )
     files = expand_input_files(input_files)
+    output_dir = os.fspath(output_dir)
+    existing = os.listdir(output_dir) if os.path.isdir(output_dir) else []
+    old_shards = sorted(f for f in existing if _SHARD_NAME.match(f))
+    if old_shards and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} already holds pretraining shards ({old_shards[0]}, ...); pass "
+            "overwrite=True (--overwrite) to replace them or choose another output folder."
+        )
     from keras_bert_kit.text.bert_tokenizer import BertTokenizer  # imports TensorFlow
 
     tokenizer = BertTokenizer.from_vocabulary(os.fspath(vocab_file), lowercase=do_lower_case)
@@ -168,16 +179,12 @@ def create_pretraining_data(
         vocabulary_size=len(vocabulary),
         seed=seed,
     )
-    output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
-    old_shards = sorted(f for f in os.listdir(output_dir) if _SHARD_NAME.match(f))
-    if old_shards and not overwrite:
-        raise FileExistsError(
-            f"{output_dir} already holds pretraining shards ({old_shards[0]}, ...); pass "
-            "overwrite=True (--overwrite) to replace them or choose another output folder."
-        )
 
-    with _worker_map(num_workers) as imap, tempfile.TemporaryDirectory(prefix="kbk-corpus-") as tmp:
+    # The tokenized corpus goes to a hidden temporary folder next to the output (it can be large).
+    with _worker_map(num_workers) as imap, tempfile.TemporaryDirectory(
+        prefix=".kbk-corpus-", dir=output_dir
+    ) as tmp:
         # Workers read and split the files while this process tokenizes those already read.
         builder = _CorpusBuilder(tokenizer)
         read_tasks = [(path, input_format, jsonl_text_field) for path in files]
@@ -478,9 +485,12 @@ class _CorpusBuilder:
     def build(self, files):
         """The `_Corpus` of everything added; an error naming the files if it has no tokens."""
         if not self.num_sentences:
+            named = ", ".join(files[:5])
+            if len(files) > 5:
+                named += f" and {len(files) - 5} more files"
             raise ValueError(
-                f"No text to create pretraining data from in {', '.join(files)}: the input holds "
-                "no sentence with any token."
+                f"No text to create pretraining data from in {named}: the input holds no sentence "
+                "with any token."
             )
         sentence_lengths = np.concatenate(self._sentence_lengths)
         doc_sizes = np.concatenate(self._doc_sizes)
@@ -523,7 +533,7 @@ def _instances_task(task):
 
 
 class _InstanceMaker:
-    """Creates the serialized instances of blocks of documents (Google's algorithm, on token ids)."""
+    """Creates the serialized instances of units of work (Google's algorithm, on token ids)."""
 
     def __init__(self, folder, config):
         def load(name):  # memory-mapped: the workers share the corpus through the page cache
@@ -686,7 +696,8 @@ class _ExampleEncoder:
         for key, packed in features.items():
             kind = b"\x12" if key == "masked_lm_weights" else b"\x1a"  # float_list / int64_list
             feature = _field(kind, _field(b"\x0a", packed))
-            entries.append(_field(b"\x0a", _field(b"\x0a", key.encode()) + _field(b"\x12", feature)))
+            entry = _field(b"\x0a", key.encode()) + _field(b"\x12", feature)
+            entries.append(_field(b"\x0a", entry))
         return _field(b"\x0a", b"".join(entries))
 
 

@@ -1,7 +1,7 @@
 """Reading pretraining TFRecords with Google's features into the model's training batches.
 
-`read_pretraining_records` reads the records that `create_pretraining_data` (or google-research/bert's
-`create_pretraining_data.py`) writes and yields `(x, y, sample_weight)` batches for
+`read_pretraining_records` reads the records that `create_pretraining_data` (or
+google-research/bert's `create_pretraining_data.py`) writes and yields `(x, y, sample_weight)` for
 `BertPretrainer.fit`: `x` = `token_ids`, `segment_ids`, `padding_mask`, `mask_positions`;
 `y` = `mlm` (original ids at the masked positions), `nsp` (next-sentence labels);
 `sample_weight` = `mlm` (1.0 for real masked positions), `nsp` (1.0). With a `DynamicMasker` the
@@ -94,7 +94,7 @@ def read_pretraining_records(
         ValueError: the sizes cannot be read because every file is empty.
 
     Example:
-    >>> ds = read_pretraining_records("data/pretraining/*.tfrecord*", batch_size=32)  # doctest: +SKIP
+    >>> ds = read_pretraining_records("data/pretraining/*.tfrecord*", 32)  # doctest: +SKIP
     >>> model.fit(ds, epochs=1)  # doctest: +SKIP
     """
     files = _match_files(file_pattern)
@@ -132,9 +132,8 @@ def read_pretraining_records(
         return batches.map(
             lambda serialized: _static_batch(parse(serialized)), num_parallel_calls=tf.data.AUTOTUNE
         ).prefetch(tf.data.AUTOTUNE)
-    unmasked = batches.map(
-        lambda serialized: _unmasked_features(parse(serialized)), num_parallel_calls=tf.data.AUTOTUNE
-    )
+    unmasked = batches.map(lambda serialized: _unmasked_features(parse(serialized)),
+                           num_parallel_calls=tf.data.AUTOTUNE)
     return masker.apply(unmasked, seed).prefetch(tf.data.AUTOTUNE)
 
 

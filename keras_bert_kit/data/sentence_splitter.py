@@ -18,12 +18,14 @@ ABBREVIATIONS = frozenset(
 
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _WHITESPACE = re.compile(r"\s+")
-# A candidate sentence end: the word before it, the terminal punctuation, closing quotes/brackets
-# (`_` closes Project Gutenberg italics), whitespace, and a look-ahead at the next sentence's
-# start: optional opening quotes/brackets, then an upper-case letter or a digit.
+# A candidate sentence end: terminal punctuation, closing quotes/brackets (`_` closes Project
+# Gutenberg italics), whitespace, and a look-ahead at the next sentence's start: optional opening
+# quotes/brackets, then an upper-case letter or a digit.
 _SENTENCE_END = re.compile(
-    r"""(?P<word>[^\s.!?]*)(?P<end>[.!?]+|…)["'”’»)\]_]*\s+(?=["'“‘«(\[_]*[A-Z0-9À-ÖØ-Þ])"""
+    r"""(?P<end>[.!?]+|…)["'”’»)\]_]*\s+(?=["'“‘«(\[_]*[A-Z0-9À-ÖØ-Þ])"""
 )
+# The word right before a period (abbreviations are short: 12 characters are enough).
+_WORD_BEFORE = re.compile(r"[^\s.!?]{0,12}\Z")
 
 
 def split_paragraphs(text):
@@ -59,7 +61,9 @@ def split_sentences(paragraph):
     text = _WHITESPACE.sub(" ", paragraph).strip()
     sentences, start = [], 0
     for match in _SENTENCE_END.finditer(text):
-        if match.group("end") == "." and _is_abbreviation(match.group("word")):
+        if match.group("end") == "." and _is_abbreviation(
+            _WORD_BEFORE.search(text, max(0, match.start() - 12), match.start()).group()
+        ):
             continue
         sentence = text[start:match.end()].strip()
         if sentence:

@@ -102,6 +102,16 @@ class BertTask(keras.Model):
             return super().predict(x, batch_size=batch_size, **kwargs)
         return super().predict(dataset, **kwargs)
 
+    def get_compile_config(self):
+        return super().get_compile_config()
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model with its saved optimizer, losses and metrics."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def _serialize_preprocessor(self):
         if self.preprocessor is None:
             return None

@@ -29,11 +29,10 @@ def _read_lines(paths):
 def _resolve_inputs(files_or_lines):
     """Returns a callable giving a fresh iterator over the input lines."""
     if isinstance(files_or_lines, (str, os.PathLike)):
-        files_or_lines = [files_or_lines]
-    items = list(files_or_lines)
-    is_path = [isinstance(x, os.PathLike) for x in items]
-    if len(items) == 1 and isinstance(items[0], str):
-        is_path = [True]
+        items, is_path = [files_or_lines], [True]
+    else:
+        items = list(files_or_lines)
+        is_path = [isinstance(x, os.PathLike) for x in items]
     if any(is_path):
         if not all(is_path):
             raise TypeError(

@@ -36,8 +36,10 @@ class WordSplitter(tf.Module):
         self._block_index = tf.constant(table.block_index)
         self._blocks = tf.constant(table.blocks)
         self._mapped_row_splits = tf.constant(table.mapped_row_splits)
-        self._mapped_lengths = tf.constant(np.diff(table.mapped_row_splits).astype(np.int32))
         # One padding element keeps the gathers valid when nothing is mapped (cased tables).
+        self._mapped_lengths = tf.constant(
+            np.append(np.diff(table.mapped_row_splits), 0).astype(np.int32)
+        )
         self._mapped_code_points = tf.constant(
             np.append(table.mapped_code_points, 0).astype(np.int32)
         )

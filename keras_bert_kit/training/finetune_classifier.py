@@ -97,7 +97,6 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
                              verbose=verbose)
     train_seconds = time.perf_counter() - start
     best = keras.saving.load_model(os.path.join(output_dir, "model.keras"))
-    best.compile(optimizer="adam")  # the defaults of the task: loss and metrics for evaluate()
     metrics = best.evaluate(dev_ds, return_dict=True, verbose=0)
     metrics = {k: float(v) for k, v in metrics.items()}
     if task == "classification":

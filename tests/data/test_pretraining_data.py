@@ -121,7 +121,8 @@ def test_records_are_well_formed(created, vocabulary):
         num_masked = int(records["masked_lm_weights"][i].sum())
         assert num_masked == min(MAX_PREDICTIONS, max(1, round(length * 0.15)))
         positions = records["masked_lm_positions"][i, :num_masked]
-        assert (np.diff(positions) > 0).all() and (records["masked_lm_positions"][i, num_masked:] == 0).all()
+        assert (np.diff(positions) > 0).all()
+        assert (records["masked_lm_positions"][i, num_masked:] == 0).all()
         assert not np.isin(positions, [0, seps[0], seps[1]]).any()
         assert (records["masked_lm_weights"][i, :num_masked] == 1).all()
     assert records["input_mask"].sum(1).max() == MAX_SEQ_LENGTH
@@ -139,8 +140,8 @@ def test_encoding_equals_tensorflow_serialization(created):
 
 
 def test_whole_word_masking_never_splits_a_word(corpus, vocab_file, vocabulary, tmp_path):
-    result = create_pretraining_data(corpus / "emma.txt", vocab_file, tmp_path, whole_word_mask=True,
-                                     **SMALL)
+    result = create_pretraining_data(corpus / "emma.txt", vocab_file, tmp_path,
+                                     whole_word_mask=True, **SMALL)
     records = parse(result.shards)
     is_continuation = np.array([t.startswith("##") for t in vocabulary])
     ids = original_ids(records)
@@ -152,10 +153,12 @@ def test_whole_word_masking_never_splits_a_word(corpus, vocab_file, vocabulary, 
     continues = is_continuation[ids][:, 1:] & ~special[:, :-1]
     assert continues.sum() > 1000 and (masked[:, 1:] & continues).sum() > 200
     np.testing.assert_array_equal(masked[:, 1:][continues], masked[:, :-1][continues])
-    assert 0.13 < records["masked_lm_weights"].sum() / (records["input_mask"].sum() - 3 * len(ids)) < 0.16
+    non_special = records["input_mask"].sum() - 3 * len(ids)
+    assert 0.13 < records["masked_lm_weights"].sum() / non_special < 0.16
 
 
-def test_same_seed_gives_identical_bytes_for_any_worker_count(corpus, vocab_file, created, tmp_path):
+def test_same_seed_gives_identical_bytes_for_any_worker_count(corpus, vocab_file, created,
+                                                              tmp_path):
     one_worker = create_pretraining_data(corpus / "*.txt", vocab_file, tmp_path / "one",
                                          num_shards=2, **{**SMALL, "num_workers": 1})
     for ours, theirs in zip(created.shards, one_worker.shards):
@@ -212,7 +215,7 @@ def test_existing_shards_need_overwrite(corpus, vocab_file, tmp_path):
         (b"\n \n\t\n", "No text"),
         (b"Some text.\nMore text\x00here.\n", r":2: binary file \(NUL byte"),
         (b"Caf\xe9 au lait.\n", r":1: not UTF-8 text"),
-        (b'{"text": "fine"}\n{"txt": "oops"}\n', r":2: a JSON Lines record needs a string field 'text'"),
+        (b'{"text": "fine"}\n{"txt": "oops"}\n', r":2: a JSON Lines record needs a string field"),
         (b'{"text": "fine"}\n{"text": \n', r":2: invalid JSON"),
     ],
 )
@@ -220,7 +223,7 @@ def test_bad_input_is_named(vocab_file, tmp_path, content, message):
     path = tmp_path / "input.txt"
     path.write_bytes(content)
     with pytest.raises(ValueError, match=message) as error:
-        create_pretraining_data(path, vocab_file, tmp_path / "out", progress=False, num_workers=1)
+        create_pretraining_data(path, vocab_file, tmp_path / "out", progress=False, num_workers=2)
     assert str(path) in str(error.value)
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 
@@ -273,3 +276,24 @@ def test_each_input_file_starts_a_document(tmp_path, vocab_file):
                                      input_format="google", num_workers=1)
     assert result.stats["documents"] == 3 and result.stats["sentences"] == 6
     assert 6 <= result.stats["instances"] <= 12  # 1 or 2 pairs per document and pass
+
+
+def test_work_units_cover_every_sentence_once(monkeypatch):
+    monkeypatch.setattr(pretraining_data, "_TOKENS_PER_TASK", 100)
+    rng = np.random.default_rng(0)
+    sentence_lengths = rng.integers(1, 40, 200)
+    corpus = pretraining_data._Corpus(
+        tokens=np.zeros(sentence_lengths.sum(), np.int32),
+        sentence_starts=np.r_[0, np.cumsum(sentence_lengths)],
+        doc_starts=np.array([0, 3, 4, 150, 151, 200]),  # short documents and long ones
+    )
+    units = corpus.work_units()
+    pieces = [piece for unit in units for piece in unit]
+    assert [p[1] for p in pieces[1:]] == [p[2] for p in pieces[:-1]]  # contiguous, in order
+    assert pieces[0][1] == 0 and pieces[-1][2] == 200 and all(p[1] < p[2] for p in pieces)
+    for doc, first, end in pieces:
+        assert corpus.doc_starts[doc] <= first and end <= corpus.doc_starts[doc + 1]
+    assert [p for p in pieces if p[0] in (0, 1, 3)] == [(0, 0, 3), (1, 3, 4), (3, 150, 151)]
+    assert len([p for p in pieces if p[0] == 2]) > 10  # the long document is cut
+    starts = corpus.sentence_starts
+    assert all(sum(starts[e] - starts[f] for _, f, e in unit) >= 100 for unit in units[:-1])

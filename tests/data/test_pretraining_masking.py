@@ -14,7 +14,8 @@ from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 
 PAD, CLS, SEP, MASK = 0, 2, 3, 4
 VOCAB_SIZE = 1000
-MASKING = dict(vocabulary_size=VOCAB_SIZE, mask_token_id=MASK, special_token_ids=[PAD, CLS, SEP, MASK])
+MASKING = dict(vocabulary_size=VOCAB_SIZE, mask_token_id=MASK,
+               special_token_ids=[PAD, CLS, SEP, MASK])
 
 
 def random_batch(batch_size=1024, seq_length=128, seed=0):
@@ -88,7 +89,8 @@ def test_whole_word_masking_keeps_words_together():
     chosen = np.zeros(ids.shape, bool)
     for row in range(len(ids)):
         chosen[row, positions[row, weights[row]]] = True
-    continues = is_continuation[ids][:, 1:] & ~np.isin(ids[:, :-1], [CLS, SEP]) & (padding_mask[:, 1:] > 0)
+    continues = (is_continuation[ids][:, 1:] & ~np.isin(ids[:, :-1], [CLS, SEP])
+                 & (padding_mask[:, 1:] > 0))
     np.testing.assert_array_equal(chosen[:, 1:][continues], chosen[:, :-1][continues])
     assert (chosen[:, 1:] & continues).sum() > 1000
     assert weights.sum(1).max() <= 20
@@ -119,7 +121,8 @@ def test_masks_change_between_epochs_and_repeat_with_the_seed():
 
 def test_pack_sequences_fits_and_separates_documents():
     rng = np.random.default_rng(0)
-    documents = [list(rng.integers(10, 100, n)) for n in rng.integers(0, 40, 60)] + [list(range(10, 80))]
+    documents = [list(rng.integers(10, 100, n)) for n in rng.integers(0, 40, 60)]
+    documents.append(list(range(10, 80)))  # longer than a sequence: cut into pieces
     source = tf.data.Dataset.from_generator(
         lambda: iter(documents), output_signature=tf.TensorSpec([None], tf.int32))
     packed = list(pack_sequences(source, max_seq_length=32, cls_token_id=CLS, sep_token_id=SEP))

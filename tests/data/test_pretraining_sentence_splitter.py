@@ -17,10 +17,11 @@ from keras_bert_kit.data.sentence_splitter import split_paragraphs, split_senten
         ("Ask Messrs. Cole and Prof. Gray.", ["Ask Messrs. Cole and Prof. Gray."]),
         # "I." is the pronoun, not an initial.
         ("So said I. Then we left.", ["So said I.", "Then we left."]),
-        # Quotes: the closing quote stays with its sentence; a lower-case continuation does not split.
+        # Quotes: the closing quote stays with its sentence; no split before lower case.
         ('"Is it true?" asked Emma. "Yes!" "Really?" he said.',
          ['"Is it true?" asked Emma.', '"Yes!"', '"Really?" he said.']),
-        ("\u201cWell.\u201d \u2018Fine,\u2019 she said.", ["\u201cWell.\u201d", "\u2018Fine,\u2019 she said."]),
+        ("\u201cWell.\u201d \u2018Fine,\u2019 she said.",
+         ["\u201cWell.\u201d", "\u2018Fine,\u2019 she said."]),
         ("It is (so they say.) True or not.", ["It is (so they say.)", "True or not."]),
         # Line-wrapped text is joined; no split before lower case or inside numbers.
         ("She was\nvery happy.   He was\n  not. it went on at 3.5 miles. 12 came.",

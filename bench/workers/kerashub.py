@@ -1,0 +1,188 @@
+"""Benchmark worker for keras-hub's BERT (Keras 3 + TensorFlow). Run by `bench/run.py`.
+
+keras-hub has no next-sentence head: its pretraining model is `BertMaskedLM` (MLM only).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.pop("TF_USE_LEGACY_KERAS", None)
+
+import _common as C  # noqa: E402
+
+IMPL = "keras_hub"
+
+
+def backbone(cfg):
+    import keras_hub
+
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=cfg["vocabulary_size"], num_layers=cfg["num_layers"],
+        num_heads=cfg["num_heads"], hidden_dim=cfg["hidden_dim"],
+        intermediate_dim=cfg["intermediate_dim"], max_sequence_length=cfg["max_sequence_length"])
+
+
+def infer(rec, spec):
+    import tensorflow as tf
+
+    for case in spec["cases"]:
+        model = backbone(case["cfg"])
+        inputs = {k: tf.constant(v) for k, v in
+                  C.random_batch(case["cfg"], case["batch"], case["seq"]).items()}
+        for variant in C.variants(spec):
+            def run():
+                fn = tf.function(lambda x: model(x, training=False), jit_compile=variant == "xla")
+                warm, times = C.time_steps(lambda: fn(inputs)["pooled_output"].numpy(),
+                                           spec["timing"])
+                rec.add(case["id"], variant, warm, times)
+            C.guarded(rec, case["id"], variant, run)
+        del model
+        C.free_memory()
+
+
+def pretrain_step(rec, spec):
+    import keras
+    import keras_hub
+
+    for case in spec["cases"]:
+        b = C.pretraining_batch(case["cfg"], case["batch"], case["seq"], case["num_masked"])
+        x = {k: b[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
+        for variant in C.variants(spec):
+            def run():
+                keras.utils.set_random_seed(C.SEED)
+                model = keras_hub.models.BertMaskedLM(backbone(case["cfg"]), preprocessor=None)
+                # Loss and weighted accuracy are keras-hub's defaults ("auto").
+                model.compile(optimizer=keras.optimizers.Adam(case["learning_rate"]),
+                              jit_compile=variant == "xla")
+                step = lambda: model.train_on_batch(x, b["mask_ids"],  # noqa: E731
+                                                    sample_weight=b["mask_weights"])
+                warm, times = C.time_steps(step, spec["timing"])
+                loss = step()
+                loss = float(loss[0] if isinstance(loss, (list, tuple)) else loss)
+                rec.add(case["id"], variant, warm, times, mlm_positions=case["num_masked"],
+                        heads="MLM only (keras-hub has no NSP head)", final_loss=loss)
+            C.guarded(rec, case["id"], variant, run)
+            keras.backend.clear_session()
+            C.free_memory()
+
+
+def read_vocabulary(folder):
+    with open(os.path.join(folder, "vocab.txt"), encoding="utf-8") as f:
+        return [line.rstrip("\n").rstrip("\r") for line in f]
+
+
+def tokenize(rec, spec):
+    import keras_hub
+    import tensorflow as tf
+
+    texts = C.read_texts(spec["data"]["texts"], spec.get("max_texts"))
+    batches = C.chunks(texts, spec["batch_size"])
+    tokenizer = keras_hub.tokenizers.BertTokenizer(
+        vocabulary=read_vocabulary(spec["data"]["vocab_folder"]), lowercase=True)
+    fn = tf.function(lambda s: tokenizer(s), input_signature=[tf.TensorSpec([None], tf.string)])
+    variant = "1 thread" if os.environ.get("BENCH_TF_THREADS") == "1" else "default threads"
+
+    def one_pass():
+        total = 0
+        for batch in batches:
+            ragged = fn(tf.constant(batch))
+            total += int(ragged.row_splits.numpy()[-1])
+            ragged.flat_values.numpy()
+        return total
+
+    def run():
+        tokens = one_pass()
+        warm, times = C.time_steps(one_pass, spec["timing"])
+        rec.add("corpus", variant, warm, times, tokens=tokens, texts=len(texts),
+                batch_size=spec["batch_size"],
+                impl_detail="keras_hub.tokenizers.BertTokenizer in tf.function")
+    C.guarded(rec, "corpus", variant, run)
+
+
+def build_classifier(cfg, vocab_folder, seq):
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(C.SEED)
+    tokenizer = keras_hub.tokenizers.BertTokenizer(vocabulary=read_vocabulary(vocab_folder),
+                                                   lowercase=True)
+    pre = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=seq)
+    return keras_hub.models.BertTextClassifier(backbone(cfg), num_classes=2, preprocessor=pre)
+
+
+def serve_prepare(rec, spec):
+    """Exports preprocessor + classifier as one text-in SavedModel per serve config.
+
+    keras-hub's `Task.export` (Keras' `Model.export`) saves only the model's token-id call, so
+    the text-in export is a `keras.export.ExportArchive` endpoint wrapping the task's own
+    preprocessor and the classifier, which is what a keras-hub user would write.
+    """
+    import time
+
+    import keras
+    import tensorflow as tf
+
+    for case in spec["cases"]:
+        def run():
+            t0 = time.perf_counter()
+            classifier = build_classifier(case["cfg"], spec["data"]["vocab_folder"], case["seq"])
+            preprocessor = classifier.preprocessor
+            archive = keras.export.ExportArchive()
+            archive.track(classifier)
+            archive.track(preprocessor)
+
+            def serving_default(text):
+                logits = classifier(preprocessor(text), training=False)
+                probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+                return {"probabilities": probabilities,
+                        "label_id": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+            archive.add_endpoint("serving_default", serving_default,
+                                 input_signature=[tf.TensorSpec([None], tf.string)])
+            archive.write_out(case["export_dir"]["keras_hub"], verbose=False)
+            rec.add(case["id"], "export", [], [time.perf_counter() - t0])
+        C.guarded(rec, case["id"], "export", run)
+
+
+def serve(rec, spec):
+    import keras_hub
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401 - registers the ops the SavedModel uses
+
+    texts = C.read_texts(spec["data"]["texts"], spec.get("max_texts"))
+    vocab = read_vocabulary(spec["data"]["vocab_folder"])
+    loaded = {}
+    for case in spec["cases"]:
+        def run():
+            path = case["export_dir"]["keras_hub"]
+            if path not in loaded:
+                loaded[path] = tf.saved_model.load(path)
+            signature = loaded[path].signatures["serving_default"]
+            pre = keras_hub.models.BertTextClassifierPreprocessor(
+                keras_hub.tokenizers.BertTokenizer(vocabulary=vocab, lowercase=True),
+                sequence_length=case["seq"])
+            pre_fn = tf.function(lambda s: pre(s),
+                                 input_signature=[tf.TensorSpec([None], tf.string)])
+            C.serve_case(rec, spec, case, texts,
+                         end_to_end=lambda batch: signature(text=tf.constant(batch))[
+                             "probabilities"].numpy(),
+                         preprocess=lambda batch: pre_fn(tf.constant(batch))["token_ids"].numpy())
+        C.guarded(rec, case["id"], "text->probabilities", run)
+
+
+TASKS = {"infer": infer, "pretrain_step": pretrain_step, "tokenize": tokenize,
+         "serve_prepare": serve_prepare, "serve": serve,
+         "peak": C.peak_matmul}
+
+
+def setup(info):
+    C.tf_threads_from_env()
+    import keras
+    import keras_hub
+
+    info.update(keras=keras.__version__, keras_hub=keras_hub.__version__,
+                tf_threads=os.environ.get("BENCH_TF_THREADS"))
+
+
+if __name__ == "__main__":
+    C.worker_main(IMPL, TASKS, setup)
