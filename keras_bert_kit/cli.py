@@ -32,12 +32,13 @@ def cmd_demo(args):
     if not (data / "train.tsv").exists():
         sys.exit(f"{data}: no train.tsv (run the demo from a clone of the repository, or pass --data)")
     start = time.perf_counter()
-    print(f"[1/3] Fine-tuning all-MiniLM-L6-v2 on {args.train_examples or 'all'} movie-review "
-          f"sentences from {data}/train.tsv (1 epoch, batch 32, length 64) ...", flush=True)
+    print(f"[1/3] Fine-tuning all-MiniLM-L6-v2 (mean pooling) on {args.train_examples or 'all'} "
+          f"movie-review sentences from {data}/train.tsv (1 epoch, batch 32, length 64) ...",
+          flush=True)
     result = finetune_classifier(
         data / "train.tsv", data / "test.tsv", _minilm_path(), args.output, text_column="text",
         label_column="label", epochs=1, learning_rate=5e-5, batch_size=32, sequence_length=64,
-        max_train_examples=args.train_examples, verbose=1)
+        max_train_examples=args.train_examples, pooling="mean", verbose=1)
     metrics = result["dev_metrics"]
     print(f"      held-out accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f} on "
           f"{result['dev_examples']} test sentences; training took {result['train_seconds']:.0f} s")
@@ -101,19 +102,6 @@ def cmd_export(args):
     print(report.summary())
 
 
-def cmd_finetune_classify(args):
-    from keras_bert_kit.training.finetune_classifier import finetune_classifier
-
-    result = finetune_classifier(
-        args.train, args.dev, args.init, args.output, text_column=args.text_column,
-        label_column=args.label_column, pair_column=args.pair_column, task=args.task,
-        epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
-        sequence_length=args.sequence_length, warmup_ratio=args.warmup_ratio,
-        strategy=args.strategy, mixed_precision=args.mixed_precision,
-        max_train_examples=args.max_train_examples, pooling=args.pooling, seed=args.seed)
-    print(json.dumps({k: result[k] for k in ("dev_metrics", "train_seconds")}, indent=2))
-
-
 def cmd_convert(args):
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.models.bert_pretrainer import BertPretrainer
@@ -156,8 +144,8 @@ def build_parser():
 
     p = sub.add_parser("demo", help="fine-tune MiniLM on movie reviews, export, serve-check, predict")
     p.add_argument("--data", default=str(REPO_DATA / "sentiment"))
-    p.add_argument("--train-examples", type=int, default=None,
-                   help="use the first N training sentences (default: all 8568)")
+    p.add_argument("--train-examples", type=int, default=4000,
+                   help="use the first N of the 8568 training sentences (default 4000: a few minutes)")
     p.add_argument("--output", default="runs/demo")
     p.add_argument("--export", default="saved_models/sentiment/1")
     p.set_defaults(func=cmd_demo)
@@ -185,35 +173,40 @@ def build_parser():
     p.add_argument("texts", nargs="+")
     p.set_defaults(func=cmd_embed)
 
+    from keras_bert_kit.training import pretrain as pretraining
+
+    p = sub.add_parser("vocab", help="build a WordPiece vocabulary from text files (tensorflow-text)")
+    pretraining.add_vocab_arguments(p)
+    p.set_defaults(func=pretraining.run_vocab_from_args)
+
+    p = sub.add_parser("pretrain-data", help="raw text → Google-format MLM/NSP TFRecords")
+    pretraining.add_pretrain_data_arguments(p)
+    p.set_defaults(func=pretraining.run_pretrain_data_from_args)
+
+    p = sub.add_parser("pretrain", help="MLM+NSP pretraining with fit() (resumable, distributed)")
+    pretraining.add_pretrain_arguments(p)
+    p.set_defaults(func=pretraining.run_from_args)
+
     finetune = sub.add_parser("finetune", help="fine-tuning recipes").add_subparsers(
         dest="task_command", required=True)
+    from keras_bert_kit.training import finetune_classifier, finetune_squad, finetune_tagger
+
     p = finetune.add_parser("classify", help="sentence / pair classification or regression")
-    p.add_argument("--train", required=True)
-    p.add_argument("--dev", required=True)
-    p.add_argument("--init", required=True, help="HF folder, Google checkpoint folder or .keras")
-    p.add_argument("--output", default="runs/classify")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
-    p.add_argument("--pair-column")
-    p.add_argument("--task", default="classification",
-                   choices=["classification", "multilabel", "regression"])
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--learning-rate", type=float, default=5e-5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--sequence-length", type=int, default=128)
-    p.add_argument("--warmup-ratio", type=float, default=0.1)
-    p.add_argument("--strategy", default="auto")
-    p.add_argument("--mixed-precision", default="auto")
-    p.add_argument("--max-train-examples", type=int)
-    p.add_argument("--pooling", default="pooled", choices=["pooled", "mean"],
-                   help="[CLS] pooler (BERT) or mean of tokens (sentence-transformers checkpoints)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_finetune_classify)
-    return parser, sub, finetune
+    finetune_classifier.add_classifier_arguments(p)
+    p.set_defaults(func=finetune_classifier.run_classifier_from_args)
+
+    p = finetune.add_parser("tag", help="token classification (NER) from CoNLL files")
+    finetune_tagger.add_tagger_arguments(p)
+    p.set_defaults(func=finetune_tagger.run_tagger_from_args)
+
+    p = finetune.add_parser("squad", help="extractive question answering (SQuAD 1.1 / 2.0)")
+    finetune_squad.add_squad_arguments(p)
+    p.set_defaults(func=finetune_squad.run_squad_from_args)
+    return parser
 
 
 def main(argv=None):
-    parser, _, _ = build_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.func(args)
 

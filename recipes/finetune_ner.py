@@ -4,8 +4,9 @@ Data: `recipes/data/peoples_daily/` (People's Daily 1998, character-level BIO ov
 ORG; see its README). Stages, each skipped when its output exists:
 
 1. `vocab`: a WordPiece vocabulary learned from `train_raw.txt.gz` (`build_vocabulary`).
-2. `pretrain`: a small BERT trained by masked-language modelling on `train_raw.txt.gz` with
-   dynamic masking; written as a Hugging Face folder with its `vocab.txt`.
+2. `pretrain`: a small BERT pretrained on `train_raw.txt.gz` (masked LM + next sentence, fresh
+   masks on the fly) by `keras_bert_kit.training.pretrain`; its `backbone/` is a Hugging Face
+   folder with the `vocab.txt`.
 3. `finetune`: `finetune_tagger` on `train.conll.gz`, entity P/R/F1 per type on `dev.conll.gz`.
 
 Usage:
@@ -15,11 +16,9 @@ Usage:
 
 import argparse
 import gzip
-import json
 import os
 import pathlib
 import shutil
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -38,43 +37,24 @@ def build_vocab(output, vocab_size):
     print(f"[vocab] {len(vocabulary)} tokens from {len(lines)} sentences -> {output / 'vocab.txt'}")
 
 
-def pretrain(output, *, steps, batch_size, sequence_length, num_layers, hidden_dim, learning_rate,
-             seed):
-    """MLM-pretrains a small BERT on `train_raw.txt.gz`; writes `output/pretrained/` (HF folder)."""
-    import keras
-    import tensorflow as tf
+def pretrain(output, *, steps, batch_size, sequence_length, preset, learning_rate, seed):
+    """MLM + NSP pretraining of a small BERT on the raw sentences (`training.pretrain`).
 
-    from keras_bert_kit.data.masking import dynamic_pretraining_dataset
-    from keras_bert_kit.models.bert_backbone import BertBackbone
-    from keras_bert_kit.models.bert_pretrainer import BertPretrainer
-    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
-    from keras_bert_kit.training.optimization import create_optimizer
+    Writes `output/pretrain/` (`backbone/` is a Hugging Face folder with `vocab.txt`).
+    """
+    from keras_bert_kit.training.pretrain import pretrain as run_pretraining
 
-    keras.utils.set_random_seed(seed)
-    tokenizer = BertTokenizer.from_vocabulary(str(output / "vocab.txt"), lowercase=True)
-    lines = tf.data.TextLineDataset([str(DATA / "train_raw.txt.gz")], compression_type="GZIP")
-    dataset = dynamic_pretraining_dataset(
-        lines.repeat(), tokenizer, batch_size=batch_size, max_seq_length=sequence_length,
-        next_sentence=False, seed=seed).take(steps)
-    backbone = BertBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(), num_layers=num_layers,
-        num_heads=max(2, hidden_dim // 64), hidden_dim=hidden_dim, intermediate_dim=4 * hidden_dim,
-        max_sequence_length=512)
-    pretrainer = BertPretrainer(backbone)
-    pretrainer.compile(optimizer=create_optimizer(learning_rate, steps, warmup_ratio=0.05))
-    start = time.perf_counter()
-    history = pretrainer.fit(dataset, verbose=2)
-    seconds = time.perf_counter() - start
-    folder = output / "pretrained"
-    pretrainer.save_pretrained(str(folder))
-    shutil.copy(output / "vocab.txt", folder / "vocab.txt")
-    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
-    summary = {"steps": steps, "batch_size": batch_size, "sequence_length": sequence_length,
-               "num_layers": num_layers, "hidden_dim": hidden_dim, "learning_rate": learning_rate,
-               "seconds": round(seconds, 1),
-               "final": {k: float(v[-1]) for k, v in history.history.items()}}
-    (output / "pretrain.json").write_text(json.dumps(summary, indent=2))
-    print(f"[pretrain] {steps} steps in {seconds:.0f} s: {summary['final']} -> {folder}")
+    corpus = output / "train_raw.txt"
+    with gzip.open(DATA / "train_raw.txt.gz", "rb") as source, open(corpus, "wb") as target:
+        shutil.copyfileobj(source, target)
+    result = run_pretraining(
+        [str(corpus)], str(output / "pretrain"), vocab_file=str(output / "vocab.txt"),
+        preset=preset, total_steps=steps, save_every_steps=steps // 4 if steps % 4 == 0 else steps,
+        batch_size=batch_size,
+        max_seq_length=sequence_length, learning_rate=learning_rate, warmup_ratio=0.05,
+        do_lower_case=True, seed=seed, verbose=2)
+    print(f"[pretrain] {result['optimizer_steps']} steps in {result['train_seconds']:.0f} s: "
+          f"{result['train']} -> {output / 'pretrain' / 'backbone'}")
 
 
 def finetune(output, args):
@@ -83,7 +63,8 @@ def finetune(output, args):
     from keras_bert_kit.training.ner_metrics import format_entity_report
 
     result = finetune_tagger(
-        DATA / "train.conll.gz", DATA / "dev.conll.gz", output / "pretrained", output / "tagger",
+        DATA / "train.conll.gz", DATA / "dev.conll.gz", output / "pretrain" / "backbone",
+        output / "tagger",
         word_split="character", epochs=args.epochs, learning_rate=args.finetune_learning_rate,
         batch_size=args.batch_size, sequence_length=args.sequence_length,
         max_train_sentences=args.train_sentences, seed=args.seed, verbose=2)
@@ -100,8 +81,8 @@ def main(argv=None):
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--pretrain-steps", type=int, default=1000)
     parser.add_argument("--pretrain-learning-rate", type=float, default=1e-3)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--hidden-dim", type=int, default=128)
+    parser.add_argument("--preset", default="bert_tiny_uncased",
+                        help="architecture of the pretrained model (2 layers, width 128)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--finetune-learning-rate", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -117,11 +98,10 @@ def main(argv=None):
     output.mkdir(parents=True, exist_ok=True)
     if "vocab" in stages and not (output / "vocab.txt").exists():
         build_vocab(output, args.vocab_size)
-    if "pretrain" in stages and not (output / "pretrained").exists():
+    if "pretrain" in stages and not (output / "pretrain" / "backbone").exists():
         pretrain(output, steps=args.pretrain_steps, batch_size=args.batch_size,
-                 sequence_length=args.sequence_length, num_layers=args.num_layers,
-                 hidden_dim=args.hidden_dim, learning_rate=args.pretrain_learning_rate,
-                 seed=args.seed)
+                 sequence_length=args.sequence_length, preset=args.preset,
+                 learning_rate=args.pretrain_learning_rate, seed=args.seed)
     if "finetune" in stages:
         finetune(output, args)
 

@@ -198,16 +198,22 @@ def free_memory():
     gc.collect()
 
 
-def serve_case(rec, spec, case, texts, end_to_end, preprocess):
-    """Times `end_to_end` and `preprocess` on successive batches of real texts."""
+def serve_case(rec, spec, case, texts, variants, max_batches=256):
+    """Times each serving variant on successive batches of real texts.
+
+    Args:
+        variants: `{name: (fn, prepare)}`; `fn(x)` serves one request and returns numpy, where
+            `x` is a batch of texts or, with `prepare`, `prepare(batch)` computed before timing
+            (e.g. pre-tokenized ids for the model-only variant).
+    """
     batch_size = case["batch"]
-    batches = chunks(texts, batch_size)
-    batches = [b for b in batches if len(b) == batch_size]
-    for variant, fn in (("text->probabilities", end_to_end), ("preprocess only", preprocess)):
+    batches = [b for b in chunks(texts, batch_size) if len(b) == batch_size][:max_batches]
+    for variant, (fn, prepare) in variants.items():
+        inputs = [prepare(b) for b in batches] if prepare else batches
         state = {"i": 0}
 
         def step():
-            fn(batches[state["i"] % len(batches)])
+            fn(inputs[state["i"] % len(inputs)])
             state["i"] += 1
 
         warm, times = time_steps(step, spec["timing"])

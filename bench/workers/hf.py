@@ -153,7 +153,8 @@ def serve(rec, spec):
                 return signature(**{k: tf.constant(v) for k, v in packed.items()})[
                     "probabilities"].numpy()
 
-            C.serve_case(rec, spec, case, texts, end_to_end=end_to_end, preprocess=encode)
+            C.serve_case(rec, spec, case, texts, {"text->probabilities": (end_to_end, None),
+                                                  "preprocess only": (encode, None)})
         C.guarded(rec, case["id"], "text->probabilities", run)
 
 

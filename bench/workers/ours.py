@@ -138,13 +138,20 @@ def serve(rec, spec):
             if path not in loaded:
                 loaded[path] = tf.saved_model.load(path)
             signature = loaded[path].signatures["serving_default"]
+            ids_signature = loaded[path].signatures["token_ids"]
             pre = BertPreprocessor(BertTokenizer.from_pretrained(spec["data"]["vocab_folder"]),
                                    sequence_length=case["seq"])
             pre_fn = tf.function(pre, input_signature=[tf.TensorSpec([None], tf.string)])
-            C.serve_case(rec, spec, case, texts,
-                         end_to_end=lambda batch: signature(text=tf.constant(batch))[
-                             "probabilities"].numpy(),
-                         preprocess=lambda batch: pre_fn(tf.constant(batch))["token_ids"].numpy())
+            C.serve_case(rec, spec, case, texts, {
+                "text->probabilities": (
+                    lambda batch: signature(text=tf.constant(batch))["probabilities"].numpy(),
+                    None),
+                "preprocess only": (
+                    lambda batch: pre_fn(tf.constant(batch))["token_ids"].numpy(), None),
+                "model only (token ids in)": (
+                    lambda packed: ids_signature(**packed)["probabilities"].numpy(),
+                    lambda batch: pre_fn(tf.constant(batch))),
+            })
         C.guarded(rec, case["id"], "text->probabilities", run)
 
 

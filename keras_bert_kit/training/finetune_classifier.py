@@ -126,3 +126,40 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(result, f, indent=2)
     return result
+
+
+def add_classifier_arguments(parser):
+    """Adds the `kbk finetune classify` / `recipes/finetune_classifier.py` flags to `parser`."""
+    parser.add_argument("--train", required=True, help="training file (.tsv, .csv, .jsonl)")
+    parser.add_argument("--dev", required=True, help="dev/test file, same columns")
+    parser.add_argument("--init", required=True, help="HF folder, Google checkpoint folder or .keras")
+    parser.add_argument("--output", default="runs/classify")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--pair-column")
+    parser.add_argument("--task", default="classification",
+                        choices=["classification", "multilabel", "regression"])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--strategy", default="auto")
+    parser.add_argument("--mixed-precision", default="auto")
+    parser.add_argument("--max-train-examples", type=int)
+    parser.add_argument("--pooling", default="pooled", choices=["pooled", "mean"],
+                        help="[CLS] pooler (BERT) or mean of tokens (sentence-transformers checkpoints)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_classifier_from_args(args):
+    """Runs `finetune_classifier` from parsed `add_classifier_arguments` flags; prints the metrics."""
+    result = finetune_classifier(
+        args.train, args.dev, args.init, args.output, text_column=args.text_column,
+        label_column=args.label_column, pair_column=args.pair_column, task=args.task,
+        epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
+        sequence_length=args.sequence_length, warmup_ratio=args.warmup_ratio,
+        strategy=args.strategy, mixed_precision=args.mixed_precision,
+        max_train_examples=args.max_train_examples, pooling=args.pooling, seed=args.seed)
+    print(json.dumps({k: result[k] for k in ("dev_metrics", "train_seconds")}, indent=2))
+    return result

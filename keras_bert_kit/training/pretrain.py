@@ -5,7 +5,7 @@ A run reads pretraining TFRecords (from `create_pretraining_data` or Google's sc
 
 - `backup/`: Keras `BackupAndRestore` state (weights, optimizer, epoch) plus the dropout
   seed-generator states, written every `save_every_steps` optimizer steps;
-- `model.keras` (latest checkpoint), `history.csv`, `logs/` (TensorBoard);
+- `model.keras` (latest checkpoint), `history.csv`, `logs/` (TensorBoard, when installed);
 - at the end: `backbone/` (Hugging Face `BertModel` folder with `vocab.txt` and
   `tokenizer_config.json`), `pretrainer.keras` and `metrics.json`.
 
@@ -22,8 +22,10 @@ Command lines: `add_pretrain_arguments` / `run_from_args` (`kbk pretrain`, `reci
 """
 
 import argparse
+import contextlib
 import csv
 import glob
+import importlib.util
 import inspect
 import json
 import logging
@@ -31,7 +33,6 @@ import os
 import shutil
 import time
 
-import keras
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
     ...                    eval_files="data/eval/*.tfrecord")  # doctest: +SKIP
     >>> metrics["eval"]["mlm_accuracy"]  # doctest: +SKIP
     """
+    import keras
+    import tensorflow as tf
+
     from keras_bert_kit.text.bert_tokenizer import BertTokenizer, read_vocabulary
     from keras_bert_kit.training.callbacks import training_callbacks
     from keras_bert_kit.training.optimization import create_optimizer
@@ -138,13 +142,15 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
     output_dir = _worker_output_dir(os.fspath(output_dir), strategy)
     os.makedirs(output_dir, exist_ok=True)
 
+    # Reading every record file once up front names a corrupt one before anything else runs.
+    counts = {f: _count_records(f) for f in ([] if is_text else train_files)
+              + ([] if eval_is_text or not eval_files else eval_files)}
     accumulation = gradient_accumulation_steps or 1
     if total_steps is None:
         if steps_per_epoch is None:
             if is_text:
                 raise ValueError("train_files are text: give total_steps (or steps_per_epoch)")
-            records = sum(_count_records(f) for f in train_files)
-            steps_per_epoch = records // (batch_size * accumulation)
+            steps_per_epoch = sum(counts[f] for f in train_files) // (batch_size * accumulation)
         total_steps = epochs * steps_per_epoch
     save_every_steps = save_every_steps or min(total_steps, 1000)
     if total_steps <= 0 or save_every_steps <= 0 or total_steps % save_every_steps:
@@ -172,9 +178,7 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
                                        gradient_accumulation_steps=gradient_accumulation_steps),
             **({} if jit_compile == "auto" else {"jit_compile": bool(jit_compile)}))
     backbone = model.backbone
-    for path in [] if is_text else train_files:
-        _check_records(path, len(vocabulary), backbone, vocab_file)
-    for path in [] if eval_is_text or not eval_files else eval_files:
+    for path in counts:
         _check_records(path, len(vocabulary), backbone, vocab_file)
 
     masking = dict(max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
@@ -186,16 +190,21 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
     if eval_files:
         eval_ds = _dataset(eval_files, eval_is_text, tokenizer, batch_size, seed, training=False,
                            dynamic_masking=False, workers=_num_workers(strategy), **masking)
+        if not eval_is_text:  # a known length lets Keras end each pass without a warning
+            batches = -(-sum(counts[f] for f in eval_files) // batch_size)
+            eval_ds = eval_ds.apply(tf.data.experimental.assert_cardinality(batches))
 
-    callbacks = training_callbacks(output_dir, backup=True, save_freq="epoch")
-    callbacks.append(SeedStateBackup(os.path.join(output_dir, BACKUP_DIR)))
+    callbacks = training_callbacks(output_dir, backup=True, save_freq="epoch",
+                                   tensorboard=importlib.util.find_spec("tensorboard") is not None)
+    callbacks.append(seed_state_backup(model, os.path.join(output_dir, BACKUP_DIR)))
     if restored_epoch:
         logger.info("resuming %s at optimizer step %d of %d", output_dir,
                     restored_epoch * save_every_steps, total_steps)
     start = time.perf_counter()
-    model.fit(train_ds, epochs=virtual_epochs, steps_per_epoch=batches_per_epoch,
-              validation_data=eval_ds, validation_steps=eval_steps, callbacks=callbacks,
-              verbose=verbose)
+    with _multi_worker_keras_fix(model, strategy):
+        model.fit(train_ds, epochs=virtual_epochs, steps_per_epoch=batches_per_epoch,
+                  validation_data=eval_ds, validation_steps=eval_steps, callbacks=callbacks,
+                  shuffle=False, verbose=verbose)
     train_seconds = time.perf_counter() - start
 
     result = {"optimizer_steps": int(model.optimizer.iterations.numpy()),
@@ -203,7 +212,8 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
               "train_seconds": round(train_seconds, 1),
               "train": _last_history_row(os.path.join(output_dir, "history.csv"))}
     if eval_ds is not None:
-        scores = model.evaluate(eval_ds, steps=eval_steps, return_dict=True, verbose=0)
+        with _multi_worker_keras_fix(model, strategy):
+            scores = model.evaluate(eval_ds, steps=eval_steps, return_dict=True, verbose=0)
         result["eval"] = {k: float(v) for k, v in scores.items()}
     result["settings"] = settings
 
@@ -219,47 +229,50 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
     return result
 
 
-class SeedStateBackup(keras.callbacks.Callback):
-    """Backs up and restores the model's dropout seed-generator states beside `BackupAndRestore`'s.
+def seed_state_backup(model, backup_dir):
+    """A callback that backs up and restores `model`'s dropout seed-generator states.
 
     Keras' `BackupAndRestore` saves weights and optimizer but not the `SeedGenerator` states, so a
-    resumed run would draw other dropout masks. This callback writes them (with the epoch) to
-    `backup_dir/seed_generators.npz` at every epoch end and restores them when training starts,
-    if they belong to the epoch `BackupAndRestore` restores. Put it after `BackupAndRestore`.
+    resumed run would draw other dropout masks than an uninterrupted one. This callback writes
+    them (with the epoch) to `backup_dir/seed_generators.npz` at every epoch end, after
+    `BackupAndRestore` (put it after that one), and restores them when training starts if they
+    belong to the epoch `BackupAndRestore` restores.
 
     Args:
+        model: the model being trained.
         backup_dir: the `BackupAndRestore` folder.
+
+    Returns:
+        A `keras.callbacks.LambdaCallback`.
 
     Example:
     >>> callbacks = [keras.callbacks.BackupAndRestore("run/backup"),
-    ...              SeedStateBackup("run/backup")]
+    ...              seed_state_backup(model, "run/backup")]  # doctest: +SKIP
     """
+    import keras
 
-    def __init__(self, backup_dir):
-        super().__init__()
-        self.backup_dir = backup_dir
-        self.path = os.path.join(backup_dir, SEED_STATE_FILE)
+    path = os.path.join(backup_dir, SEED_STATE_FILE)
+    states = [v for v in model.variables if v.name == "seed_generator_state"]
 
-    def _states(self):
-        return [v for v in self.model.variables if v.name == "seed_generator_state"]
-
-    def on_train_begin(self, logs=None):
-        epoch = _backup_epoch(self.backup_dir)
-        if not epoch or not os.path.exists(self.path):
+    def restore(logs=None):
+        epoch = _backup_epoch(backup_dir)
+        if not epoch or not os.path.exists(path):
             return
-        with np.load(self.path) as saved:
-            if int(saved["epoch"]) != epoch or len(saved.files) - 1 != len(self._states()):
+        with np.load(path) as saved:
+            if int(saved["epoch"]) != epoch or len(saved.files) - 1 != len(states):
                 logger.warning("%s does not match the backup of epoch %d; dropout masks of the "
-                               "resumed run will differ from an uninterrupted run", self.path, epoch)
+                               "resumed run will differ from an uninterrupted run", path, epoch)
                 return
-            for i, state in enumerate(self._states()):
+            for i, state in enumerate(states):
                 state.assign(saved[f"state_{i}"])
 
-    def on_epoch_end(self, epoch, logs=None):
-        states = {f"state_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(self._states())}
-        temporary = self.path + ".tmp.npz"
-        np.savez(temporary, epoch=epoch + 1, **states)
-        os.replace(temporary, self.path)
+    def save(epoch, logs=None):
+        temporary = path + ".tmp.npz"
+        np.savez(temporary, epoch=epoch + 1,
+                 **{f"state_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(states)})
+        os.replace(temporary, path)
+
+    return keras.callbacks.LambdaCallback(on_train_begin=restore, on_epoch_end=save)
 
 
 def restored_epoch(output_dir):
@@ -302,6 +315,8 @@ def _check_resume(output_dir, settings):
 
 
 def _build_model(preset, init, overrides, vocabulary_size, vocab_file):
+    import keras
+
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.models.bert_pretrainer import BertPretrainer
 
@@ -372,7 +387,7 @@ def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_m
             masker = DynamicMasker.from_tokenizer(tokenizer, whole_word_mask=whole_word_mask)
         # Sizes come from the records; a masker keeps their `max_predictions_per_seq`.
         dataset = read_pretraining_records(
-            files, batch_size, shuffle=training, repeat=training, seed=seed, validate=True,
+            files, batch_size, shuffle=training, repeat=training, seed=seed, validate=False,
             masker=masker, drop_remainder=training)
     if workers > 1 and len(files) < workers:
         options = tf.data.Options()
@@ -403,6 +418,38 @@ def _default_lower_case(preset, init):
             with open(config, encoding="utf-8") as f:
                 return bool(json.load(f).get("do_lower_case", True))
     return not (preset or "").endswith("_cased")
+
+
+@contextlib.contextmanager
+def _multi_worker_keras_fix(model, strategy):
+    """Works around Keras 3's `fit`/`evaluate` under `MultiWorkerMirroredStrategy`.
+
+    Two steps of Keras' TF trainer fail across workers (keras-team/keras#20585): averaging a
+    whole input batch across replicas before training (`_maybe_symbolic_build`), and averaging
+    each step's scalar logs with `axis=0`. With the model's own strategy unset, the first is
+    skipped and Keras builds the loss and metrics when it traces the step (inside
+    `strategy.scope()` it still distributes data and steps with `strategy`); the steps' logs
+    get a length-1 axis to average over. Gradients are all-reduced as usual; the epoch logs
+    and `evaluate` results are each worker's own metrics (on its share of the data).
+    """
+    if _num_workers(strategy) == 1:
+        yield
+        return
+    import tensorflow as tf
+
+    def with_batch_axis(step):
+        return lambda data: {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+
+    saved, model._distribute_strategy = model._distribute_strategy, None
+    model.train_step = with_batch_axis(type(model).train_step.__get__(model))
+    model.test_step = with_batch_axis(type(model).test_step.__get__(model))
+    try:
+        with strategy.scope():
+            yield
+    finally:
+        model._distribute_strategy = saved
+        del model.train_step, model.test_step
+        model.train_function = model.test_function = None
 
 
 def _num_workers(strategy):

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,7 +95,7 @@ def test_statistics_match_bert(created, vocabulary):
     random_next = records["next_sentence_labels"].mean()
     assert 0.45 < random_next < 0.57  # single-sentence chunks always get a random B, as in Google's
 
-    stats = json.loads(open(created.stats_file, encoding="utf-8").read())
+    stats = json.loads(Path(created.stats_file).read_text(encoding="utf-8"))
     assert stats == created.stats
     assert stats["instances"] == len(lengths) and stats["masked_positions"] == num_masked
     assert stats["masked_fraction"] == pytest.approx(masked_fraction)
@@ -162,17 +163,17 @@ def test_same_seed_gives_identical_bytes_for_any_worker_count(corpus, vocab_file
     one_worker = create_pretraining_data(corpus / "*.txt", vocab_file, tmp_path / "one",
                                          num_shards=2, **{**SMALL, "num_workers": 1})
     for ours, theirs in zip(created.shards, one_worker.shards):
-        assert open(ours, "rb").read() == open(theirs, "rb").read()
+        assert Path(ours).read_bytes() == Path(theirs).read_bytes()
     other_seed = create_pretraining_data(corpus / "*.txt", vocab_file, tmp_path / "seed",
                                          num_shards=2, seed=7, **SMALL)
-    assert open(other_seed.shards[0], "rb").read() != open(created.shards[0], "rb").read()
+    assert Path(other_seed.shards[0]).read_bytes() != Path(created.shards[0]).read_bytes()
 
 
 def test_gzip_output_is_deterministic_and_parses(corpus, vocab_file, tmp_path):
     runs = [create_pretraining_data(corpus / "persuasion.txt", vocab_file, tmp_path / str(i),
                                     gzip=True, dupe_factor=1, progress=False) for i in range(2)]
     assert runs[0].shards[0].endswith(".tfrecord.gz")
-    assert open(runs[0].shards[0], "rb").read() == open(runs[1].shards[0], "rb").read()
+    assert Path(runs[0].shards[0]).read_bytes() == Path(runs[1].shards[0]).read_bytes()
     assert len(parse(runs[0].shards, "GZIP")["input_ids"]) == runs[0].stats["instances"]
 
 

@@ -1,6 +1,7 @@
 """Reading pretraining TFRecords into (x, y, sample_weight) batches, static or dynamic masks."""
 
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -99,7 +100,7 @@ def test_gzip_is_detected_per_file_and_sizes_are_read(records):
 
 
 def test_corrupt_or_missing_file_is_named(records, tmp_path):
-    data = open(records[0], "rb").read()
+    data = Path(records[0]).read_bytes()
     shutil.copy(records[0], tmp_path / "good.tfrecord")
     for name, content in (("truncated", data[: len(data) // 2]),
                           ("flipped", data[:1000] + bytes([data[1000] ^ 0xFF]) + data[1001:])):
