@@ -63,7 +63,9 @@ def hf_worker(rounds):
     tokenizer.no_truncation()
     tokenizer.no_padding()
     texts = sentiment_texts()
-    seconds, encodings = timed(lambda: tokenizer.encode_batch(texts, add_special_tokens=False), rounds)
+    seconds, encodings = timed(
+        lambda: tokenizer.encode_batch(texts, add_special_tokens=False), rounds
+    )
     print(json.dumps({"seconds": seconds, "tokens": sum(len(e.ids) for e in encodings)}))
 
 

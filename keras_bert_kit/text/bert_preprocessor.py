@@ -106,8 +106,9 @@ class BertPreprocessor(keras.layers.Layer):
         if pad_to_multiple_of is not None:
             if sequence_length is not None:
                 raise ValueError(
-                    "pad_to_multiple_of only applies with sequence_length=None (dynamic padding); "
-                    f"got sequence_length={sequence_length}, pad_to_multiple_of={pad_to_multiple_of}."
+                    "pad_to_multiple_of only applies with sequence_length=None (dynamic "
+                    f"padding); got sequence_length={sequence_length}, "
+                    f"pad_to_multiple_of={pad_to_multiple_of}."
                 )
             if int(pad_to_multiple_of) < 1:
                 raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}.")

@@ -1,16 +1,17 @@
 """Per-code-point tables of BERT's text normalization, as Hugging Face `tokenizers` applies it.
 
-`CharTable` says, for every Unicode code point, what BERT's normalizer and pre-tokenizer make of it
-(drop it, treat it as whitespace, split it off as its own word, or keep it inside a word, possibly
-rewritten as other code points by lower-casing and accent stripping). `BertTokenizer` turns the table
-into constant tensors and applies it in-graph.
+`CharTable` says, for every Unicode code point, what BERT's normalizer and pre-tokenizer make of
+it: drop it, treat it as whitespace, split it off as a word of its own, or keep it inside a word,
+possibly rewritten as other code points by lower-casing and accent stripping. `WordSplitter` turns
+the table into constant tensors and applies it in-graph.
 
 The rules follow `tokenizers`' `BertNormalizer` (clean text, pad CJK ideographs with spaces, strip
-accents = NFD then drop non-spacing marks, lower-case, in that order) and `BertPreTokenizer` (split on
-whitespace, isolate punctuation). They are computed from Python's `unicodedata` (Unicode 14.0 on
-Python 3.11); `tokenizers` takes its character categories from a Unicode 8.0 table and its
-lower-casing from Rust's (Unicode 16.0) and its NFD from an older table, so the characters whose category or case changed between
-those versions are listed explicitly below (`tests/text/test_char_table.py` checks every code point).
+accents = NFD then drop non-spacing marks, lower-case, in that order) and `BertPreTokenizer`
+(split on whitespace, isolate punctuation). They are computed from Python's `unicodedata`
+(Unicode 14.0 on Python 3.11). `tokenizers` takes its character categories from a Unicode 8.0
+table, its NFD from an older one and its lower-casing from Rust (Unicode 16.0), so the characters
+whose category, decomposition or case differ between those versions are listed explicitly below
+(`tests/text/test_hf_parity.py` compares the splits with `tokenizers` code point by code point).
 """
 
 import dataclasses
@@ -25,7 +26,7 @@ SEPARATOR = 1  # whitespace: ends the current word and is removed
 ISOLATED = 2  # punctuation or CJK ideograph: a word of its own
 DROPPED = 3  # control/format/private-use character, NUL or U+FFFD: removed without splitting
 # Entries >= MAPPED index `mapped_row_splits` (entry - MAPPED) for code points rewritten by
-# lower-casing/accent stripping; each output code point then carries its own WORD/SEPARATOR/ISOLATED.
+# lower-casing/accent stripping; each output code point then has its own WORD/SEPARATOR/ISOLATED.
 MAPPED = 4
 
 BLOCK_BITS = 7  # code points are looked up in 128-entry blocks; identical blocks are stored once
@@ -153,10 +154,12 @@ def _output_kind(c):
 class CharTable:
     """What BERT's normalizer and pre-tokenizer do with each Unicode code point.
 
-    The entry of code point `c` is `blocks[block_index[c >> BLOCK_BITS] * 2**BLOCK_BITS + (c & 127)]`:
-    `WORD`, `SEPARATOR`, `ISOLATED` or `DROPPED` for code points kept as they are (or dropped), or
-    `MAPPED + i` for code points rewritten as `mapped_code_points[mapped_row_splits[i]:
-    mapped_row_splits[i + 1]]`, whose kinds are in `mapped_kinds` at the same positions.
+    The entry of code point `c` is
+    `blocks[block_index[c >> BLOCK_BITS] * 2**BLOCK_BITS + (c & (2**BLOCK_BITS - 1))]`:
+    `WORD`, `SEPARATOR`, `ISOLATED` or `DROPPED` for code points kept as they are (or dropped),
+    or `MAPPED + i` for code points rewritten as
+    `mapped_code_points[mapped_row_splits[i]:mapped_row_splits[i + 1]]`, whose kinds are in
+    `mapped_kinds` at the same positions.
 
     Args:
         block_index: int32 `[0x110000 >> BLOCK_BITS]`, block number of each run of 128 code points.
@@ -170,8 +173,9 @@ class CharTable:
     >>> entry = lambda c: table.blocks[table.block_index[c >> BLOCK_BITS] * 128 + (c & 127)]
     >>> [int(entry(ord(c))) for c in "a ?"]  # WORD, SEPARATOR, ISOLATED
     [0, 1, 2]
-    >>> int(table.mapped_code_points[table.mapped_row_splits[entry(ord("É")) - MAPPED]]) == ord("e")
-    True
+    >>> first = table.mapped_row_splits[entry(ord("É")) - MAPPED]
+    >>> chr(table.mapped_code_points[first])
+    'e'
     """
 
     block_index: np.ndarray

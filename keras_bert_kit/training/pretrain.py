@@ -429,8 +429,8 @@ def _multi_worker_keras_fix(model, strategy):
     each step's scalar logs with `axis=0`. With the model's own strategy unset, the first is
     skipped and Keras builds the loss and metrics when it traces the step (inside
     `strategy.scope()` it still distributes data and steps with `strategy`); the steps' logs
-    get a length-1 axis to average over. Gradients are all-reduced as usual; the epoch logs
-    and `evaluate` results are each worker's own metrics (on its share of the data).
+    get a length-1 axis to average over. Gradients are all-reduced as usual, and the metrics
+    (variables summed across replicas when read) cover all workers' data.
     """
     if _num_workers(strategy) == 1:
         yield

@@ -1,4 +1,4 @@
-"""Fixtures for the text tests: the bundled corpora, the stress set, tokenizers and HF references."""
+"""Fixtures for the text tests: bundled corpora, the stress set, tokenizers, HF references."""
 
 import csv
 import json
