@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from safetensors.numpy import load_file
 
 from tests.conftest import REPO
@@ -60,5 +59,3 @@ def test_two_workers_end_with_equal_weights(tmp_path):
     metrics = [json.loads((folder / "metrics.json").read_text()) for folder in folders]
     assert [m["optimizer_steps"] for m in metrics] == [6, 6]
     assert [m["settings"]["replicas"] for m in metrics] == [2, 2]
-    initial = load_file(folders[0] / "backbone" / "model.safetensors")
-    assert not np.allclose(initial["embeddings.word_embeddings.weight"], 0)
