@@ -402,7 +402,6 @@ def versions():
 def run_finetune(args, workdir):
     train = os.path.join(SENTIMENT, "train.tsv")
     dev = os.path.join(SENTIMENT, "test.tsv")
-    extra = []
     if args.quick:  # a smoke check: a few hundred rows
         train, dev = (_head(p, os.path.join(workdir, os.path.basename(p)), n)
                       for p, n in ((train, 257), (dev, 129)))
@@ -410,8 +409,7 @@ def run_finetune(args, workdir):
     kbk = os.path.join(os.path.dirname(sys.executable), "kbk")
     cmd = ([kbk] if os.path.exists(kbk) else [sys.executable, "-m", "keras_bert_kit.cli"]) + [
         "finetune", "classify", "--train", train, "--dev", dev, "--init", args.vocab_folder,
-        "--epochs", "1", "--batch-size", "32", "--sequence-length", "64", "--output", output,
-        *extra]
+        "--epochs", "1", "--batch-size", "32", "--sequence-length", "64", "--output", output]
     print(f"[finetune] {shlex.join(cmd)}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
@@ -465,10 +463,6 @@ def ratio_cell(r):
     if not r.get("ratio_vs"):
         return ""
     return "<br>".join(f"{v:.2f}× vs {k}" for k, v in r["ratio_vs"].items())
-
-
-def failed_rows(rows, task):
-    return [r for r in rows if r["task"] == task and r["errors"]]
 
 
 def markdown(meta, rows, finetune):
@@ -623,7 +617,7 @@ def markdown(meta, rows, finetune):
                 w(f"Train time ours / HF PyTorch: {finetune['train_seconds'] / ref['train_seconds']:.2f}×.")
                 w("")
     failures = [r for r in rows if r["errors"]]
-    worker_errors = [x for x in meta.get("worker_errors", [])]
+    worker_errors = meta.get("worker_errors", [])
     w("## Caveats and failures")
     w("")
     if "pretrain_step" in tasks:
@@ -776,7 +770,8 @@ def main(argv=None):
                         help=f"comma-separated, from {','.join(ALL_TASKS)} (finetune is opt-in)")
     parser.add_argument("--rounds", type=int, default=None, help="default 5 (1 with --quick)")
     parser.add_argument("--quick", action="store_true",
-                        help="tiny configs, few steps: a smoke check of the harness (< 2 min)")
+                        help="tiny configs, few steps, 1 round: a smoke check of the harness "
+                             "(~90 s of CPU; longer on a busy machine)")
     parser.add_argument("--variants", default=None,
                         help="compile variants for infer / pretrain_step, from graph,xla "
                              "(default both; with --quick, pretrain_step runs graph only)")

@@ -33,7 +33,8 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
         epochs, learning_rate, batch_size, sequence_length, warmup_ratio, weight_decay: the recipe.
         strategy: see `choose_strategy`.
         mixed_precision: see `set_precision`.
-        jit_compile: XLA for the train step (`"auto"`: Keras' default).
+        jit_compile: XLA for the train step (`"auto"`: on — it measured 1.24× faster per step
+            for MiniLM on a 2-core CPU; Keras' own "auto" leaves XLA off on CPU).
         max_train_examples: use only the first N training examples (quick runs).
         bucket_boundaries: padded lengths to batch by (`"auto"`: quarters of
             `sequence_length`, rounded to multiples of 8; None: always pad to
@@ -72,8 +73,8 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
         steps_per_epoch = math.ceil(len(train) / batch_size)
         optimizer = create_optimizer(learning_rate, steps_per_epoch * epochs,
                                      warmup_ratio=warmup_ratio, weight_decay=weight_decay)
-        compile_kwargs = {} if jit_compile == "auto" else {"jit_compile": bool(jit_compile)}
-        classifier.compile(optimizer=optimizer, **compile_kwargs)
+        classifier.compile(optimizer=optimizer,
+                           jit_compile=True if jit_compile == "auto" else bool(jit_compile))
 
     if bucket_boundaries == "auto":
         bucket_boundaries = sorted({max(8, -(-sequence_length * q // 4) // 8 * 8) for q in (1, 2, 3)}

@@ -38,7 +38,6 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 BACKUP_DIR = "backup"
-SEED_STATE_FILE = "seed_generators.npz"
 RUN_SETTINGS_FILE = "run_settings.json"
 # Settings that fix the batch stream and the schedule: a resumed run must use the same ones.
 _RESUME_SETTINGS = ("train_files", "batch_size", "total_steps", "save_every_steps", "seed",
@@ -93,7 +92,7 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
         seed: initialisation, shuffling, dropout and dynamic-masking seed.
         dynamic_masking: re-mask TFRecords on the fly (new masks on every pass over the data).
         max_seq_length, max_predictions_per_seq, masked_lm_prob, whole_word_mask: masking of
-            `.txt` inputs (records carry their own sizes).
+            `.txt` inputs and of `dynamic_masking` (records keep their sequence length).
         do_lower_case: tokenizer casing written to `backbone/tokenizer_config.json` (and used for
             `.txt` inputs); None: from `init`'s `tokenizer_config.json`, else from the preset name
             (`*_cased` = False), else True.
@@ -196,8 +195,12 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
 
     callbacks = training_callbacks(output_dir, backup=True, save_freq="epoch",
                                    tensorboard=importlib.util.find_spec("tensorboard") is not None)
-    callbacks.append(seed_state_backup(model, os.path.join(output_dir, BACKUP_DIR)))
+    # The backup's metadata marks an epoch as saved, so it is written after everything else.
+    backup = [c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)]
+    callbacks = ([c for c in callbacks if c not in backup]
+                 + [seed_state_backup(model, os.path.join(output_dir, BACKUP_DIR))] + backup)
     if restored_epoch:
+        _truncate_history(os.path.join(output_dir, "history.csv"), restored_epoch)
         logger.info("resuming %s at optimizer step %d of %d", output_dir,
                     restored_epoch * save_every_steps, total_steps)
     start = time.perf_counter()
@@ -234,9 +237,9 @@ def seed_state_backup(model, backup_dir):
 
     Keras' `BackupAndRestore` saves weights and optimizer but not the `SeedGenerator` states, so a
     resumed run would draw other dropout masks than an uninterrupted one. This callback writes
-    them (with the epoch) to `backup_dir/seed_generators.npz` at every epoch end, after
-    `BackupAndRestore` (put it after that one), and restores them when training starts if they
-    belong to the epoch `BackupAndRestore` restores.
+    them at every epoch end to `backup_dir/seed_generators-<epoch>.npz` (keeping the previous
+    one) and, when training starts, restores those of the epoch `BackupAndRestore` restores.
+    Put it before `BackupAndRestore`, whose metadata marks the epoch as saved.
 
     Args:
         model: the model being trained.
@@ -246,31 +249,36 @@ def seed_state_backup(model, backup_dir):
         A `keras.callbacks.LambdaCallback`.
 
     Example:
-    >>> callbacks = [keras.callbacks.BackupAndRestore("run/backup"),
-    ...              seed_state_backup(model, "run/backup")]  # doctest: +SKIP
+    >>> callbacks = [seed_state_backup(model, "run/backup"),
+    ...              keras.callbacks.BackupAndRestore("run/backup")]  # doctest: +SKIP
     """
     import keras
 
-    path = os.path.join(backup_dir, SEED_STATE_FILE)
     states = [v for v in model.variables if v.name == "seed_generator_state"]
+
+    def path(epoch):
+        return os.path.join(backup_dir, f"seed_generators-{epoch}.npz")
 
     def restore(logs=None):
         epoch = _backup_epoch(backup_dir)
-        if not epoch or not os.path.exists(path):
+        if not epoch:
             return
-        with np.load(path) as saved:
-            if int(saved["epoch"]) != epoch or len(saved.files) - 1 != len(states):
-                logger.warning("%s does not match the backup of epoch %d; dropout masks of the "
-                               "resumed run will differ from an uninterrupted run", path, epoch)
-                return
+        if not os.path.exists(path(epoch)):
+            logger.warning("%s is missing; the resumed run's dropout masks will differ from an "
+                           "uninterrupted run's", path(epoch))
+            return
+        with np.load(path(epoch)) as saved:
             for i, state in enumerate(states):
                 state.assign(saved[f"state_{i}"])
 
     def save(epoch, logs=None):
-        temporary = path + ".tmp.npz"
-        np.savez(temporary, epoch=epoch + 1,
-                 **{f"state_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(states)})
-        os.replace(temporary, path)
+        os.makedirs(backup_dir, exist_ok=True)
+        temporary = path(epoch + 1) + ".tmp.npz"
+        np.savez(temporary, **{f"state_{i}": keras.ops.convert_to_numpy(v)
+                               for i, v in enumerate(states)})
+        os.replace(temporary, path(epoch + 1))
+        if os.path.exists(path(epoch - 1)):
+            os.remove(path(epoch - 1))
 
     return keras.callbacks.LambdaCallback(on_train_begin=restore, on_epoch_end=save)
 
@@ -384,8 +392,9 @@ def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_m
     else:
         masker = None
         if dynamic_masking and training:
-            masker = DynamicMasker.from_tokenizer(tokenizer, whole_word_mask=whole_word_mask)
-        # Sizes come from the records; a masker keeps their `max_predictions_per_seq`.
+            masker = DynamicMasker.from_tokenizer(
+                tokenizer, whole_word_mask=whole_word_mask,
+                max_predictions_per_seq=max_predictions_per_seq, masked_lm_prob=masked_lm_prob)
         dataset = read_pretraining_records(
             files, batch_size, shuffle=training, repeat=training, seed=seed, validate=False,
             masker=masker, drop_remainder=training)
@@ -471,6 +480,18 @@ def _worker_output_dir(output_dir, strategy):
     if is_chief:
         return output_dir
     return os.path.join(output_dir, "workers", f"{resolver.task_type}-{resolver.task_id}")
+
+
+def _truncate_history(path, epochs):
+    """Drops rows of epochs a killed run logged after its last backup (they are trained again)."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8", newline="") as f:
+        lines = f.readlines()
+    kept = lines[:1] + [line for line in lines[1:] if int(float(line.split(",")[0])) < epochs]
+    if len(kept) < len(lines):
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.writelines(kept)
 
 
 def _last_history_row(path):

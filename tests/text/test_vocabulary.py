@@ -19,18 +19,18 @@ CHINESE = [
 
 def test_vocabulary_file_loads_and_matches_hf(tmp_path, corpora):
     transformers = pytest.importorskip("transformers")
-    lines = corpora["sentiment"][:1500]
+    lines = corpora["sentiment"][:600]
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(lines), encoding="utf-8")
     output = tmp_path / "vocab.txt"
-    vocabulary = build_vocabulary(path, vocab_size=2000, lowercase=True, output=output)
+    vocabulary = build_vocabulary(path, vocab_size=1000, lowercase=True, output=output)
     assert read_vocabulary(output) == vocabulary
     assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    assert 500 <= len(vocabulary) <= 2000 and "the" in vocabulary and "##s" in vocabulary
+    assert 300 <= len(vocabulary) <= 1000 and "the" in vocabulary and "##s" in vocabulary
     assert not any(t != t.lower() for t in vocabulary[5:])
     tokenizer = BertTokenizer.from_vocabulary(output, lowercase=True)
     hf = transformers.BertTokenizerFast(vocab_file=str(output), do_lower_case=True)
-    texts = corpora["sentiment"][1500:2500]
+    texts = corpora["sentiment"][600:1600]
     assert tokenizer(texts).to_list() == hf(texts, add_special_tokens=False)["input_ids"]
     assert tokenizer.pad_token_id == 0
 
@@ -45,7 +45,7 @@ def test_chinese_corpus_gives_cjk_tokens():
 
 
 def test_cased_vocabulary_keeps_case(corpora):
-    vocabulary = build_vocabulary(corpora["austen"][:3000], vocab_size=1000, lowercase=False)
+    vocabulary = build_vocabulary(corpora["austen"][:1000], vocab_size=400, lowercase=False)
     assert {"Emma", "Mr", "the", "The"} <= set(vocabulary)
 
 

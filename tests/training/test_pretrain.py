@@ -46,7 +46,7 @@ def test_short_run_learns_and_writes_its_outputs(run, data):
     assert set(result["eval"]) >= {"loss", "mlm_accuracy", "nsp_accuracy"}
     assert json.loads((output / "metrics.json").read_text())["eval"] == result["eval"]
     for name in ("pretrainer.keras", "model.keras", "backup/latest.weights.h5",
-                 "backup/seed_generators.npz"):
+                 "backup/seed_generators-3.npz"):
         assert (output / name).exists(), name
 
 
