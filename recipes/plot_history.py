@@ -31,7 +31,8 @@ def plot_history(history_csv, output_png, steps_per_epoch=1, title=None):
     if not rows:
         raise ValueError(f"{history_csv}: no rows to plot")
     x = [(int(float(r["epoch"])) + 1) * steps_per_epoch for r in rows]
-    columns = [c for c in rows[0] if c != "epoch"]
+    # Keras' CSVLogger writes "NA" in the `val_*` columns of runs without validation data.
+    columns = [c for c in rows[0] if c != "epoch" and all(r[c] not in ("", "NA") for r in rows)]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     names = list(dict.fromkeys(c.removeprefix("val_") for c in columns))
     for column in columns:

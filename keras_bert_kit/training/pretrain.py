@@ -499,7 +499,8 @@ def _last_history_row(path):
         return {}
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: float(v) for k, v in rows[-1].items() if v != ""} if rows else {}
+    # Keras' CSVLogger writes "NA" in the `val_*` columns of runs without validation data.
+    return {k: float(v) for k, v in rows[-1].items() if v not in ("", "NA")} if rows else {}
 
 
 # === Command lines ===

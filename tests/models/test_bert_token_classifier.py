@@ -15,7 +15,7 @@ from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 from keras_bert_kit.training.ner_metrics import entity_scores
 from tests.helpers import TINY, random_inputs
 
-NAMES = ["zoe", "bob", "carol"]              # "Zoë" → zoe; names also get a "##son" suffix
+NAMES = ["zoe", "bob", "carol", "smith"]     # "Zoë" → zoe, "Carolson" → carol ##son
 PLACES = ["paris", "rome", "北", "京"]
 FILLER = ["went", "to", "and", "saw", "the", "un", "##believ", "##able", "."]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + NAMES + PLACES + FILLER + ["##son"]
@@ -31,10 +31,10 @@ def toy_sentences(n, seed=0):
         for _ in range(rng.randint(3, 9)):
             r = rng.random()
             if r < 0.25:
-                words.append(rng.choice(["Zoë", "Bob", "Carol"]) + rng.choice(["", "son"]))
+                words.append(rng.choice(["Zoë", "Bob", "Carolson"]))
                 word_tags.append("B-PER")
                 if rng.random() < 0.4:
-                    words.append(rng.choice(["Bob", "Carolson"]))
+                    words.append(rng.choice(["Smith", "Smithson"]))
                     word_tags.append("I-PER")
             elif r < 0.4:
                 words.append(rng.choice(["Paris", "Rome"]))
@@ -79,19 +79,19 @@ def test_learns_toy_tagging_with_windows_over_long_sentences(trained):
 
 
 def test_entities_map_to_exact_substrings(trained):
-    texts = ["Zoë  Carolson went to 北京 and   saw Rome .", "the unbelievable Bob"]
+    texts = ["Zoë  Smithson went to 北京 and   saw Rome .", "the unbelievable Bob"]
     entities = trained.predict_entities(texts)
     for text, found in zip(texts, entities):
         for entity in found:
             assert text[entity["start"]:entity["end"]] == entity["text"]
     assert [(e["text"], e["type"]) for e in entities[0]] == [
-        ("Zoë  Carolson", "PER"), ("北京", "LOC"), ("Rome", "LOC")]
+        ("Zoë  Smithson", "PER"), ("北京", "LOC"), ("Rome", "LOC")]
     assert [(e["text"], e["type"], e["start"]) for e in entities[1]] == [("Bob", "PER", 17)]
 
 
 def test_character_word_split_for_cjk():
     tagger = make_tagger(word_split="character")
-    assert [len(tags) for tags in tagger.predict_tags([list("北京 to")])] == [4]
+    assert [len(tags) for tags in tagger.predict_tags([list("北京to")])] == [4]
     for entity in tagger.predict_entities("北京北京 x")[0]:
         assert "北京北京 x"[entity["start"]:entity["end"]] == entity["text"]
 
@@ -137,3 +137,32 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="needs a label_vocabulary"):
         make_tagger().__class__(make_tagger().backbone, 2, make_tagger().preprocessor).predict_tags([["a"]])
     assert build_tag_vocabulary([["B-PER", "I-LOC"]]) == LABELS
+
+
+def test_finetune_tagger_run(tmp_path):
+    from keras_bert_kit.training.finetune_tagger import finetune_tagger
+
+    init = tmp_path / "init"
+    BertBackbone(**{**TINY, "vocabulary_size": len(VOCAB)}).save_pretrained(str(init))
+    (init / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    conll = tmp_path / "train.conll"
+    sentences, tags = toy_sentences(12)
+    conll.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s, ts))
+                                 for s, ts in zip(sentences, tags)) + "\n")
+    result = finetune_tagger(conll, conll, init, tmp_path / "run", epochs=1, sequence_length=12,
+                             batch_size=8, verbose=0)
+    assert set(result["dev_entity_scores"]) == {"LOC", "PER", "micro"}
+    assert result["label_vocabulary"] == LABELS and result["train_sentences"] == 12
+    reloaded = keras.saving.load_model(str(tmp_path / "run" / "model.keras"))
+    assert isinstance(reloaded, BertTokenClassifier) and reloaded.label_vocabulary == LABELS
+
+
+@pytest.mark.slow
+def test_export_serves_tags_from_raw_text(trained, tmp_path):
+    from keras_bert_kit.export.saved_model import export_saved_model
+
+    report = export_saved_model(trained, tmp_path / "tagger" / "1")
+    assert report.max_abs_diff is not None
+    loaded = tf.saved_model.load(str(tmp_path / "tagger" / "1"))
+    outputs = loaded.signatures["serving_default"](text=tf.constant(["Bob went to Rome"]))
+    assert outputs["label"].numpy()[0, 1:5].tolist() == [b"B-PER", b"O", b"O", b"B-LOC"]

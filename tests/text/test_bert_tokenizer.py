@@ -158,6 +158,7 @@ def test_detokenize_shapes_and_special_tokens(tiny_vocab):
     assert tokenizer.detokenize(ragged).numpy().tolist() == [b"the sat", b""]
 
 
+@pytest.mark.filterwarnings("ignore:You are saving a model that has not yet been built")
 def test_get_config_from_config_and_keras_file(tmp_path, cased_tokenizer, corpora):
     config = cased_tokenizer.get_config()
     assert config["vocabulary"] == cased_tokenizer.get_vocabulary()

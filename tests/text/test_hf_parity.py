@@ -54,6 +54,20 @@ def test_table_path_equals_hf_on_ascii_texts(request, corpora, casing):
 
 
 @pytest.mark.parametrize("casing", ["uncased", "cased"])
+def test_ascii_path_equals_hf_for_every_ascii_character(request, casing):
+    tokenizer, hf = _pick(request, casing)
+    characters = ["\t", "\n", "\r"] + [chr(c) for c in range(0x20, 0x7F)]
+    texts = [f"{left}{c}{right}" for c in characters for left, right in [("a", "b"), ("Q", "Z2")]]
+    texts += ["".join(characters), "  ".join(characters), "x" * 100 + "!" + "Y" * 101]
+    ids, starts, ends = tokenizer.tokenize_with_offsets(texts)
+    reference = hf(texts, add_special_tokens=False, return_offsets_mapping=True)
+    assert ids.to_list() == reference["input_ids"]
+    assert [list(zip(s, e)) for s, e in zip(starts.to_list(), ends.to_list())] == [
+        [tuple(o) for o in row] for row in reference["offset_mapping"]
+    ]
+
+
+@pytest.mark.parametrize("casing", ["uncased", "cased"])
 @pytest.mark.parametrize("corpus", ["sentiment", "stress"])
 def test_char_offsets_equal_hf(request, corpora, casing, corpus):
     tokenizer, hf = _pick(request, casing)

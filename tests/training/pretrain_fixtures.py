@@ -33,6 +33,7 @@ def write_vocabulary(text, path, num_words=300):
 def make_tiny_data(folder, train_lines=1500, eval_lines=300, num_shards=2):
     """Writes `vocab.txt`, `train/` (`num_shards` shards) and `eval/` records under `folder`."""
     folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     lines = (DATA / "austen" / "persuasion.txt").read_text(encoding="utf-8").split("\n")
     train_text = "\n".join(lines[:train_lines])
     (folder / "train.txt").write_text(train_text, encoding="utf-8")
