@@ -43,9 +43,9 @@ def cmd_demo(args):
     print(f"      held-out accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f} on "
           f"{result['dev_examples']} test sentences; training took {result['train_seconds']:.0f} s")
 
-    import keras
+    from keras_bert_kit import load_model
 
-    classifier = keras.saving.load_model(os.path.join(args.output, "model.keras"))
+    classifier = load_model(os.path.join(args.output, "model.keras"))
     classifier.label_vocabulary = ["negative", "positive"]
     print(f"[2/3] Exporting to {args.export} with serving checks ...", flush=True)
     report = export_saved_model(classifier, args.export)
@@ -91,11 +91,10 @@ def cmd_predict(args):
 
 
 def cmd_export(args):
-    import keras
-
+    from keras_bert_kit import load_model
     from keras_bert_kit.export.saved_model import export_saved_model
 
-    model = keras.saving.load_model(args.model)
+    model = load_model(args.model)
     if args.labels:
         model.label_vocabulary = args.labels.split(",")
     report = export_saved_model(model, args.output, check=args.check)

@@ -68,8 +68,8 @@ def finetune(output, args):
 
     result = finetune_tagger(
         DATA / "train.conll.gz", DATA / "dev.conll.gz", output / "pretrain" / "backbone",
-        output / "tagger",
-        word_split="character", epochs=args.epochs, learning_rate=args.finetune_learning_rate,
+        output / "tagger", word_split="character", epochs=args.epochs,
+        learning_rate=args.finetune_learning_rate,
         batch_size=args.batch_size, sequence_length=args.sequence_length,
         max_train_sentences=args.train_sentences, seed=args.seed, verbose=2)
     print(f"[finetune] {result['train_sentences']} sentences, {result['epochs']} epochs in "
@@ -83,12 +83,12 @@ def main(argv=None):
     parser.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated subset of {STAGES}")
     parser.add_argument("--vocab-size", type=int, default=8000)
-    parser.add_argument("--pretrain-steps", type=int, default=1000)
+    parser.add_argument("--pretrain-steps", type=int, default=800)
     parser.add_argument("--pretrain-learning-rate", type=float, default=1e-3)
     parser.add_argument("--preset", default="bert_tiny_uncased",
                         help="architecture of the pretrained model (2 layers, width 128)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--finetune-learning-rate", type=float, default=1e-4)
+    parser.add_argument("--finetune-learning-rate", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--train-sentences", type=int, help="use the first N training sentences")

@@ -10,6 +10,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# Registers BertTokenizer/BertPreprocessor with Keras, so a saved task model (which stores its
+# preprocessor) loads with `keras.saving.load_model` once any task model class is imported.
+import keras_bert_kit.text.bert_preprocessor  # noqa: F401
+
 
 def _is_text_spec(spec):
     return isinstance(spec, tf.TensorSpec) and spec.dtype == tf.string

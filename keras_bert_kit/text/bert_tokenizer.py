@@ -381,7 +381,7 @@ class BertTokenizer(keras.layers.Layer):
 
     def _tokenize(self, texts, with_offsets):
         """Tokenizes a 1-D string batch; returns ragged `(ids, starts, ends)` (offsets optional)."""
-        is_ascii = tf.strings.regex_full_match(texts, "[\t\n\r\x20-\x7e]*")
+        is_ascii = tf.strings.regex_full_match(texts, r"[\t\n\r\x20-\x7e]*")
         index = tf.range(tf.size(texts))
         order = tf.concat([tf.boolean_mask(index, is_ascii), tf.boolean_mask(index, ~is_ascii)], 0)
         ascii_texts = tf.boolean_mask(texts, is_ascii)

@@ -22,8 +22,9 @@ class WordSplitter(tf.Module):
         name: optional `tf.Module` name.
 
     Example:
-    >>> WordSplitter(lowercase=True).split(["Ça va? 北京", ""]).to_list()
-    [[b'ca', b'va', b'?', b'\xe5\x8c\x97', b'\xe4\xba\xac'], []]
+    >>> words = WordSplitter(lowercase=True).split(["Ça va? 北京", ""]).to_list()
+    >>> [[w.decode("utf-8") for w in row] for row in words]
+    [['ca', 'va', '?', '北', '京'], []]
     """
 
     def __init__(self, lowercase=True, strip_accents=None, tokenize_chinese_chars=True, name=None):
