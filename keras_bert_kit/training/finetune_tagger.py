@@ -75,7 +75,8 @@ def finetune_tagger(train_file, dev_file, init, output_dir, *, word_split="white
         The metrics dict also written to `metrics.json`.
 
     Example:
-    >>> result = finetune_tagger("train.conll", "dev.conll", "bert-base-cased/", "runs/ner")  # doctest: +SKIP
+    >>> result = finetune_tagger("train.conll", "dev.conll", "bert-base-cased/",
+    ...                          "runs/ner")  # doctest: +SKIP
     >>> result["dev_entity_scores"]["micro"]["f1"]  # doctest: +SKIP
     """
     from keras_bert_kit.data.conll_data import align_words, make_tagging_dataset, read_conll

@@ -109,9 +109,9 @@ def format_entity_report(scores, digits=4):
 
     Example:
     >>> print(format_entity_report(entity_scores([["B-PER"]], [["B-PER"]])))
-    type   precision    recall        f1   support
-    PER       1.0000    1.0000    1.0000         1
-    micro     1.0000    1.0000    1.0000         1
+    type    precision    recall        f1   support
+    PER        1.0000    1.0000    1.0000         1
+    micro      1.0000    1.0000    1.0000         1
     """
     width = max(len("micro"), *(len(t) for t in scores))
     lines = [f"{'type':<{width}} {'precision':>11} {'recall':>9} {'f1':>9} {'support':>9}"]

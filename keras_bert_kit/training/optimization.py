@@ -65,7 +65,8 @@ def create_optimizer(learning_rate, total_steps, *, warmup_steps=None, warmup_ra
 
     Args:
         learning_rate: peak learning rate.
-        total_steps: optimizer steps in the run (after gradient accumulation).
+        total_steps: length of the schedule in batches (Keras advances the schedule on every
+            batch, also while accumulating gradients: pass `updates * gradient_accumulation_steps`).
         warmup_steps: warm-up steps; default `warmup_ratio * total_steps`.
         warmup_ratio: used when `warmup_steps` is None.
         optimizer: `"adamw"`, `"lamb"` or `"adam"`.

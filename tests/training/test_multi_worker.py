@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from safetensors.numpy import load_file
 
 from tests.conftest import REPO
@@ -28,7 +27,6 @@ def free_ports(count):
     return ports
 
 
-@pytest.mark.slow  # two TensorFlow processes: about 80 s on a busy 2-core machine
 def test_two_workers_end_with_equal_weights(tmp_path):
     data = make_tiny_data(tmp_path / "data")
     output = tmp_path / "run"

@@ -126,6 +126,13 @@ def test_text_files_are_masked_on_the_fly(data, tmp_path):
     assert np.isfinite(result["train"]["loss"])
 
 
+def test_records_can_be_masked_anew(data, tmp_path):
+    result = pretrain(data["train"], tmp_path / "out", vocab_file=data["vocab"],
+                      dynamic_masking=True, total_steps=2, max_predictions_per_seq=PREDICTIONS,
+                      **TINY_RUN)
+    assert result["optimizer_steps"] == 2 and np.isfinite(result["train"]["loss"])
+
+
 def test_flags_override_the_yaml_config(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump({"train_files": "data/*.tfrecord", "vocab": "v.txt",
