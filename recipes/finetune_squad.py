@@ -59,11 +59,10 @@ def main(argv=None):
           f"{result['train_examples']} questions ({result['train_windows']} windows) in "
           f"{result['train_seconds']:.0f} s")
 
-    import keras
-
+    import keras_bert_kit
     from keras_bert_kit.data.squad_data import read_squad
 
-    qa = keras.saving.load_model(os.path.join(args.output, "model.keras"))
+    qa = keras_bert_kit.load_model(os.path.join(args.output, "model.keras"))
     examples = read_squad(data / "dev.json")
     longest = sorted(examples, key=lambda e: -len(e.context))[:3]
     for example, answer in zip(longest, qa.answer([e.question for e in longest],
