@@ -145,6 +145,7 @@ def add_classifier_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--strategy", default="auto")
     parser.add_argument("--mixed-precision", default="auto")
     parser.add_argument("--max-train-examples", type=int)
@@ -160,7 +161,7 @@ def run_classifier_from_args(args):
         label_column=args.label_column, pair_column=args.pair_column, task=args.task,
         epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
         sequence_length=args.sequence_length, warmup_ratio=args.warmup_ratio,
-        strategy=args.strategy, mixed_precision=args.mixed_precision,
+        weight_decay=args.weight_decay, strategy=args.strategy, mixed_precision=args.mixed_precision,
         max_train_examples=args.max_train_examples, pooling=args.pooling, seed=args.seed)
     print(json.dumps({k: result[k] for k in ("dev_metrics", "train_seconds")}, indent=2))
     return result
