@@ -1,7 +1,7 @@
 """Chinese NER from scratch: vocabulary → small BERT pretrained by MLM → `BertTokenClassifier`.
 
 Data: `recipes/data/peoples_daily/` (People's Daily 1998, character-level BIO over PER / LOC /
-ORG; see its README). Stages, each skipped when its output exists:
+ORG; see its README). Stages (`vocab` and `pretrain` are skipped when their output exists):
 
 1. `vocab`: a WordPiece vocabulary learned from `train_raw.txt.gz` (`build_vocabulary`).
 2. `pretrain`: a small BERT pretrained on `train_raw.txt.gz` (masked LM + next sentence, fresh
@@ -11,7 +11,7 @@ ORG; see its README). Stages, each skipped when its output exists:
 
 Usage:
     python recipes/finetune_ner.py --output runs/ner_peoples_daily
-    python recipes/finetune_ner.py --output runs/ner_peoples_daily --stages finetune --epochs 3
+    python recipes/finetune_ner.py --output runs/ner_peoples_daily --stages finetune --epochs 8
 """
 
 import argparse
@@ -87,8 +87,8 @@ def main(argv=None):
     parser.add_argument("--pretrain-learning-rate", type=float, default=1e-3)
     parser.add_argument("--preset", default="bert_tiny_uncased",
                         help="architecture of the pretrained model (2 layers, width 128)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--finetune-learning-rate", type=float, default=3e-4)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--finetune-learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--train-sentences", type=int, help="use the first N training sentences")

@@ -9,37 +9,29 @@ import json
 import os
 import time
 
-import keras
-
 from keras_bert_kit.training.squad_metrics import squad_scores
 
 
-class _SquadCheckpoint(keras.callbacks.Callback):
-    """Answers the dev questions after each epoch; saves the model with the best F1."""
+def _best_epoch_checkpoint(model, examples, path, version, n_best, null_threshold, batch_size):
+    """A callback answering the dev questions after each epoch; saves the model with the best F1.
 
-    def __init__(self, examples, path, version, n_best, null_threshold, batch_size):
-        super().__init__()
-        self.examples = examples
-        self.path = path
-        self.version = version
-        self.n_best = n_best
-        self.null_threshold = null_threshold
-        self.batch_size = batch_size
-        self.best = -1.0
-        self.best_scores = None
-        self.best_answers = None
+    Returns:
+        `(callback, best)`: `best["scores"]` / `best["answers"]` are those of the best epoch.
+    """
+    import keras
 
-    def on_epoch_end(self, epoch, logs=None):
-        answers = self.model.predict_answers(self.examples, n_best=self.n_best,
-                                             null_threshold=self.null_threshold,
-                                             batch_size=self.batch_size)
-        scores = squad_scores(self.examples, {k: a["text"] for k, a in answers.items()},
-                              self.version)
-        if logs is not None:
-            logs.update({f"val_{k}": float(v) for k, v in scores.items() if k != "total"})
-        if scores["f1"] > self.best:
-            self.best, self.best_scores, self.best_answers = scores["f1"], scores, answers
-            self.model.save(self.path)
+    best = {"f1": -1.0, "scores": None, "answers": None}
+
+    def on_epoch_end(epoch, logs):
+        answers = model.predict_answers(examples, n_best=n_best, null_threshold=null_threshold,
+                                        batch_size=batch_size)
+        scores = squad_scores(examples, {k: a["text"] for k, a in answers.items()}, version)
+        logs.update({f"val_{k}": float(v) for k, v in scores.items() if "total" not in k})
+        if scores["f1"] > best["f1"]:
+            best.update(f1=scores["f1"], scores=scores, answers=answers)
+            model.save(path)
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end), best
 
 
 def finetune_squad(train_file, dev_file, init, output_dir, *, version="auto", sequence_length=384,
@@ -84,6 +76,8 @@ def finetune_squad(train_file, dev_file, init, output_dir, *, version="auto", se
     ...                         "runs/squad")  # doctest: +SKIP
     >>> result["dev_scores"]["f1"]  # doctest: +SKIP
     """
+    import keras
+
     from keras_bert_kit.data.squad_data import make_squad_dataset, read_squad
     from keras_bert_kit.models.bert_question_answerer import BertQuestionAnswerer
     from keras_bert_kit.training.optimization import create_optimizer
@@ -114,25 +108,25 @@ def finetune_squad(train_file, dev_file, init, output_dir, *, version="auto", se
         qa.compile(optimizer=optimizer, **compile_kwargs)
 
     os.makedirs(output_dir, exist_ok=True)
-    checkpoint = _SquadCheckpoint(dev, os.path.join(output_dir, "model.keras"), version, n_best,
-                                  null_threshold if version == "2.0" else None, batch_size)
+    checkpoint, best = _best_epoch_checkpoint(
+        qa, dev, os.path.join(output_dir, "model.keras"), version, n_best,
+        null_threshold if version == "2.0" else None, batch_size)
     callbacks = [checkpoint, keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv")),
                  keras.callbacks.TerminateOnNaN()]
     start = time.perf_counter()
     history = qa.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - start
     with open(os.path.join(output_dir, "predictions.json"), "w", encoding="utf-8") as f:
-        json.dump({k: a["text"] for k, a in checkpoint.best_answers.items()}, f, indent=1,
+        json.dump({k: a["text"] for k, a in best["answers"].items()}, f, indent=1,
                   ensure_ascii=False)
-    dev_windows = int(sum(1 for _ in qa.features(dev).example_index))
     result = {
-        "dev_scores": checkpoint.best_scores,
+        "dev_scores": best["scores"],
         "version": version,
         "train_seconds": round(train_seconds, 1),
         "train_examples": len(train),
         "train_windows": len(features),
         "dev_examples": len(dev),
-        "dev_windows": dev_windows,
+        "dev_windows": len(qa.features(dev)),
         "epochs": epochs,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
         "settings": dict(init=str(init), sequence_length=sequence_length, doc_stride=doc_stride,

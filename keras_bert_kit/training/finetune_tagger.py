@@ -9,33 +9,29 @@ import json
 import os
 import time
 
-import keras
-
 from keras_bert_kit.training.ner_metrics import entity_scores, format_entity_report
 
 
-class _EntityF1Checkpoint(keras.callbacks.Callback):
-    """Scores the dev sentences by entity F1 after each epoch; saves the best model."""
+def _best_epoch_checkpoint(model, windows, true_tags, path, batch_size):
+    """A callback scoring the dev sentences by entity F1 after each epoch; saves the best model.
 
-    def __init__(self, windows, true_tags, path, batch_size):
-        super().__init__()
-        self.windows = windows
-        self.true_tags = true_tags
-        self.path = path
-        self.batch_size = batch_size
-        self.best = -1.0
-        self.best_scores = None
+    Returns:
+        `(callback, best)`: `best["scores"]` holds the `entity_scores` of the best epoch.
+    """
+    import keras
 
-    def on_epoch_end(self, epoch, logs=None):
-        predicted = self.windows.word_tags(self.model.window_logits(self.windows, self.batch_size),
-                                           self.model.label_vocabulary)
-        scores = entity_scores(self.true_tags, predicted)
-        if logs is not None:
-            logs.update({f"val_entity_{k}": scores["micro"][k]
-                         for k in ("precision", "recall", "f1")})
-        if scores["micro"]["f1"] > self.best:
-            self.best, self.best_scores = scores["micro"]["f1"], scores
-            self.model.save(self.path)
+    best = {"f1": -1.0, "scores": None}
+
+    def on_epoch_end(epoch, logs):
+        predicted = windows.word_tags(model.window_logits(windows, batch_size),
+                                      model.label_vocabulary)
+        scores = entity_scores(true_tags, predicted)
+        logs.update({f"val_entity_{k}": scores["micro"][k] for k in ("precision", "recall", "f1")})
+        if scores["micro"]["f1"] > best["f1"]:
+            best.update(f1=scores["micro"]["f1"], scores=scores)
+            model.save(path)
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end), best
 
 
 def finetune_tagger(train_file, dev_file, init, output_dir, *, word_split="whitespace",
@@ -79,6 +75,8 @@ def finetune_tagger(train_file, dev_file, init, output_dir, *, word_split="white
     ...                          "runs/ner")  # doctest: +SKIP
     >>> result["dev_entity_scores"]["micro"]["f1"]  # doctest: +SKIP
     """
+    import keras
+
     from keras_bert_kit.data.conll_data import align_words, make_tagging_dataset, read_conll
     from keras_bert_kit.models.bert_token_classifier import BertTokenClassifier
     from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
@@ -121,14 +119,15 @@ def finetune_tagger(train_file, dev_file, init, output_dir, *, word_split="white
     dev_windows = align_words(tokenizer, dev.words, sequence_length, stride=stride)
     os.makedirs(output_dir, exist_ok=True)
     model_path = os.path.join(output_dir, "model.keras")
-    checkpoint = _EntityF1Checkpoint(dev_windows, dev.tags, model_path, batch_size)
+    checkpoint, best = _best_epoch_checkpoint(tagger, dev_windows, dev.tags, model_path,
+                                              batch_size)
     callbacks = [checkpoint, keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv")),
                  keras.callbacks.TerminateOnNaN()]
     start = time.perf_counter()
     history = tagger.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - start
     result = {
-        "dev_entity_scores": checkpoint.best_scores,
+        "dev_entity_scores": best["scores"],
         "train_seconds": round(train_seconds, 1),
         "train_sentences": len(train),
         "train_windows": len(train_windows),
