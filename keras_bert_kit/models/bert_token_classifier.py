@@ -188,10 +188,10 @@ class BertTokenClassifier(BertTask):
         tokenizer = self.preprocessor.tokenizer if self.preprocessor is not None else None
         word_start = tf.cast(packed["padding_mask"], tf.bool)
         if tokenizer is not None:
-            continuation = tf.constant(
+            inside_or_special = tf.constant(
                 [t.startswith("##") or t in ("[CLS]", "[SEP]", "[PAD]")
                  for t in tokenizer.vocabulary])
-            word_start &= ~tf.gather(continuation, token_ids)
+            word_start &= ~tf.gather(inside_or_special, token_ids)
         outputs = {"label_id": label_id, "label": tf.gather(tf.constant(labels), label_id),
                    "score": tf.reduce_max(probabilities, axis=-1),
                    "word_start": tf.cast(word_start, tf.int32)}

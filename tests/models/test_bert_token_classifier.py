@@ -134,8 +134,9 @@ def test_bad_arguments():
         BertTokenClassifier(BertBackbone(**TINY), num_labels=3, word_split="words")
     with pytest.raises(ValueError, match="needs a preprocessor with a fixed sequence_length"):
         BertTokenClassifier(BertBackbone(**TINY), num_labels=2).predict_tags([["a"]])
+    tagger = make_tagger()
     with pytest.raises(ValueError, match="needs a label_vocabulary"):
-        make_tagger().__class__(make_tagger().backbone, 2, make_tagger().preprocessor).predict_tags([["a"]])
+        BertTokenClassifier(tagger.backbone, 2, tagger.preprocessor).predict_tags([["a"]])
     assert build_tag_vocabulary([["B-PER", "I-LOC"]]) == LABELS
 
 
