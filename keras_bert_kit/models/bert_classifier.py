@@ -1,13 +1,11 @@
 """`BertClassifier`: sentence / sentence-pair classification, multi-label and regression on BERT."""
 
-import os
 
 import keras
 
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.layers.mean_pooling import MeanPooling
-from keras_bert_kit.models.bert_backbone import BertBackbone
-from keras_bert_kit.models.bert_task import BertTask
+from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
 
 PROBLEM_TYPES = ("classification", "multilabel", "regression")
 POOLING = ("pooled", "mean")
@@ -130,25 +128,8 @@ class BertClassifier(BertTask):
             backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
             **kwargs: passed to the constructor.
         """
-        path = os.fspath(path)
-        if path.endswith(".keras"):
-            loaded = keras.saving.load_model(path)
-            if isinstance(loaded, cls):
-                return loaded
-            backbone = loaded if isinstance(loaded, BertBackbone) else loaded.backbone
-        else:
-            backbone = BertBackbone.from_pretrained(path, **(backbone_kwargs or {}))
-        if preprocessor == "auto":
-            preprocessor = _preprocessor_for(path, sequence_length)
+        loaded, backbone, preprocessor = load_pretrained_parts(path, sequence_length, preprocessor,
+                                                               backbone_kwargs)
+        if isinstance(loaded, cls):
+            return loaded
         return cls(backbone, num_classes=num_classes, preprocessor=preprocessor, **kwargs)
-
-
-def _preprocessor_for(path, sequence_length):
-    """A `BertPreprocessor` from the `vocab.txt` beside a checkpoint, or None."""
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    if not os.path.exists(os.path.join(folder, "vocab.txt")):
-        return None
-    from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
-    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
-
-    return BertPreprocessor(BertTokenizer.from_pretrained(folder), sequence_length=sequence_length)

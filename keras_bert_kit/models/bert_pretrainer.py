@@ -7,6 +7,7 @@ import keras
 from keras_bert_kit.layers.masked_lm_head import MaskedLMHead
 from keras_bert_kit.layers.next_sentence_head import NextSentenceHead
 from keras_bert_kit.models.bert_backbone import BertBackbone
+from keras_bert_kit.models.bert_task import recompile_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +78,7 @@ class BertPretrainer(keras.Model):
         return super().get_compile_config()
 
     def compile_from_config(self, config):
-        """Re-compiles a loaded model with its saved optimizer, losses and metrics."""
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        recompile_from_config(self, config)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,

