@@ -10,6 +10,8 @@ import pathlib
 import sys
 import time
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_DATA = pathlib.Path(__file__).resolve().parents[1] / "recipes" / "data"
@@ -62,31 +64,91 @@ def cmd_demo(args):
           "\"What a great movie\"")
 
 
-def _predict(model_dir, texts, pairs=None):
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+class _Export:
+    """An exported SavedModel's `serving_default`, loaded once."""
 
-    loaded = tf.saved_model.load(model_dir)
-    signature = loaded.signatures["serving_default"]
-    inputs = {"text": tf.constant(texts)}
-    if pairs is not None:
-        inputs["text_pair"] = tf.constant(pairs)
-    outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+    def __init__(self, model_dir):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+        self.model_dir = model_dir
+        self.loaded = tf.saved_model.load(model_dir)     # keeps the variables alive
+        self.signature = self.loaded.signatures["serving_default"]
+        self.takes_pairs = "text_pair" in self.signature.structured_input_signature[1]
+
+    def __call__(self, texts, pairs=None):
+        """`{output name: numpy array}` on `texts` (and `pairs`)."""
+        import tensorflow as tf
+
+        if self.takes_pairs and pairs is None:
+            sys.exit(f"{self.model_dir} takes text pairs (text, text_pair; QA: question, context):"
+                     " give --pair once per text, or 'text<TAB>pair' lines on standard input")
+        if not self.takes_pairs and pairs is not None:
+            sys.exit(f"{self.model_dir} takes single texts: drop --pair")
+        inputs = {"text": tf.constant(texts)}
+        if pairs is not None:
+            inputs["text_pair"] = tf.constant(pairs)
+        return {k: v.numpy() for k, v in self.signature(**inputs).items()}
+
+
+def _plain(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _predict(model_dir, texts, pairs=None):
+    """One dict per text: the text (and pair) and every output of `serving_default` for it."""
+    export = model_dir if isinstance(model_dir, _Export) else _Export(model_dir)
+    outputs = export(texts, pairs)
     rows = []
     for i, text in enumerate(texts):
         row = {"text": text}
+        if pairs is not None:
+            row["text_pair"] = pairs[i]
         for name, value in outputs.items():
             item = value[i]
-            row[name] = (item.decode("utf-8") if isinstance(item, bytes) else item.tolist())
+            row[name] = (item.decode("utf-8", "replace") if isinstance(item, bytes)
+                         else [_plain(v) for v in item.tolist()] if isinstance(item, np.ndarray)
+                         else item.tolist())
         rows.append(row)
     return rows
 
 
+def _decoded_rows(export, texts, pairs=None):
+    """Rows for `kbk predict`: entities of a tagger export, answers of a QA export, else raw outputs."""
+    from keras_bert_kit.export.decoding import decode_answer, decode_entities, decode_words
+
+    outputs = export(texts, pairs)
+    example = lambda i: {k: v[i] for k, v in outputs.items()}  # noqa: E731
+    rows = []
+    if {"word_start", "token_start", "token_end", "label"} <= set(outputs):    # tagger
+        for i, text in enumerate(texts):
+            try:
+                rows.append({"text": text, "entities": decode_entities(text, example(i))})
+            except ValueError:      # not BIO/BIOES tags (e.g. POS): one tag per word
+                rows.append({"text": text, "words": decode_words(text, example(i))})
+        return rows
+    if {"answer", "answer_start", "answer_end"} <= set(outputs) and pairs is not None:    # QA
+        return [{"question": text, "context": context, **decode_answer(context, example(i))}
+                for i, (text, context) in enumerate(zip(texts, pairs))]
+    return _predict(export, texts, pairs)
+
+
 def cmd_predict(args):
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    export = _Export(args.model)
+    texts, pairs = args.texts, args.pair
     if not texts:
-        sys.exit("kbk predict: give texts as arguments or on standard input, one per line")
-    for row in _predict(args.model, texts):
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not texts:
+            sys.exit("kbk predict: give texts as arguments or on standard input, one per line")
+        if export.takes_pairs and pairs is None:
+            if not all("\t" in line for line in texts):
+                sys.exit(f"kbk predict: {args.model} takes pairs: give 'text<TAB>pair' lines")
+            pairs = [line.split("\t", 1)[1] for line in texts]
+            texts = [line.split("\t", 1)[0] for line in texts]
+    if pairs is not None and len(pairs) != len(texts):
+        sys.exit(f"kbk predict: {len(texts)} texts but {len(pairs)} --pair values (one per text)")
+    rows = (_predict if args.raw else _decoded_rows)(export, texts, pairs)
+    for row in rows:
         print(json.dumps(row, ensure_ascii=False))
 
 
@@ -149,8 +211,20 @@ def build_parser():
     p.add_argument("--export", default="saved_models/sentiment/1")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("predict", help="run an exported SavedModel on texts (arguments or stdin)")
+    p = sub.add_parser(
+        "predict", help="run an exported SavedModel on texts (arguments or stdin)",
+        description="Runs serving_default of an export and prints one JSON line per text: "
+                    "classifiers their outputs, taggers the entities (text, type, str and UTF-8 "
+                    "byte offsets; per-word tags when the tags are not BIO/BIOES), QA models the "
+                    "answer and its score. Pair models (QA: question, then --pair context) take "
+                    "--pair once per text, or 'text<TAB>pair' lines on standard input.")
     p.add_argument("--model", required=True, help="SavedModel folder, e.g. saved_models/sentiment/1")
+    p.add_argument("--pair", action="append", metavar="TEXT",
+                   help="second text of a pair (QA: the context), once per text, in order "
+                        "(several: give the --pair options before the texts)")
+    p.add_argument("--raw", action="store_true",
+                   help="print every serving_default output (per-token lists for taggers) "
+                        "instead of entities / answers")
     p.add_argument("texts", nargs="*")
     p.set_defaults(func=cmd_predict)
 

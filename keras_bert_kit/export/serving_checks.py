@@ -34,7 +34,14 @@ with tf.compat.v1.Session(graph=tf.Graph()) as session:
     names = sorted(sig.outputs)
     values = session.run([sig.outputs[k].name for k in names], feed_dict=feed)
     results.update({"tf1/" + k: v for k, v in zip(names, values)})
-np.savez(out_path, **{k: (v.astype(str) if v.dtype == object else v) for k, v in results.items()})
+# String outputs go back as unicode arrays (no pickle); "surrogateescape" keeps every byte, so
+# non-ASCII and even non-UTF-8 outputs compare exactly (a plain astype(str) fails on non-ASCII).
+def as_text(v):
+    if v.dtype != object:
+        return v
+    return np.array([b.decode("utf-8", "surrogateescape") for b in v.ravel()],
+                    dtype=str).reshape(v.shape)
+np.savez(out_path, **{k: as_text(v) for k, v in results.items()})
 """
 
 # `saved_model_cli run` with the tf-text ops registered first. argv: export_dir, signature,
@@ -51,14 +58,16 @@ try:
 except SystemExit as e:
     if e.code:
         raise
-# Its string outputs are object arrays; store them as unicode so the caller reads them without pickle.
+# Its string outputs are object arrays of bytes; store them as unicode so the caller reads them
+# without pickle ("surrogateescape": every byte kept, compared exactly).
 import os
 import numpy as np
 for name in os.listdir(outdir):
     path = os.path.join(outdir, name)
     value = np.load(path, allow_pickle=True)  # written just now by saved_model_cli itself
     if value.dtype == object:
-        np.save(path, np.char.decode(value.astype(bytes), "utf-8", "replace"))
+        np.save(path, np.array([b.decode("utf-8", "surrogateescape") for b in value.ravel()],
+                               dtype=str).reshape(value.shape))
 """
 
 # Lists the ops a SavedModel uses that plain TensorFlow does not register. argv: export_dir.
@@ -82,7 +91,8 @@ print(json.dumps({"all": sorted(ops), "non_core": sorted(o for o in ops if op_de
 
 
 def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    """A string output element as `str`; bytes decoded losslessly (as the checks' subprocesses do)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 class ServingCheckError(AssertionError):
@@ -132,7 +142,11 @@ def run_saved_model_cli(export_dir, inputs, signature="serving_default"):
 
 
 def compare_outputs(expected, actual, where, atol=1e-5):
-    """Raises `ServingCheckError` unless every expected output matches (floats within `atol`)."""
+    """Raises `ServingCheckError` unless every expected output matches.
+
+    Floats match within `atol`; strings (labels, answers) and integers (ids, byte offsets) must
+    be equal, element by element.
+    """
     worst = 0.0
     for name, value in expected.items():
         value = np.asarray(value)
@@ -147,8 +161,11 @@ def compare_outputs(expected, actual, where, atol=1e-5):
             if diff > atol:
                 raise ServingCheckError(f"{where}: output {name!r} differs by {diff:.3g} (> {atol})")
         elif value.dtype.kind in "OSU":
-            if [_text(v) for v in other.ravel()] != [_text(v) for v in value.ravel()]:
-                raise ServingCheckError(f"{where}: output {name!r} differs")
+            got, want = [_text(v) for v in other.ravel()], [_text(v) for v in value.ravel()]
+            if got != want:
+                first = next(i for i, (g, w) in enumerate(zip(got, want)) if g != w)
+                raise ServingCheckError(f"{where}: output {name!r} differs at flat index {first}: "
+                                        f"{got[first]!r} != {want[first]!r}")
         elif not np.array_equal(other, value):
             raise ServingCheckError(f"{where}: output {name!r} differs")
     return worst

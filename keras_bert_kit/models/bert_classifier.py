@@ -2,6 +2,8 @@
 
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.layers.mean_pooling import MeanPooling
@@ -9,6 +11,7 @@ from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
 
 PROBLEM_TYPES = ("classification", "multilabel", "regression")
 POOLING = ("pooled", "mean")
+WINDOW_AGGREGATIONS = ("mean", "max")
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
@@ -31,6 +34,13 @@ class BertClassifier(BertTask):
         pooling: `"pooled"` (BERT's `[CLS]` pooler, as Hugging Face's
             `BertForSequenceClassification`) or `"mean"` (mean of the valid token vectors, the
             embedding sentence-transformers checkpoints such as all-MiniLM-L6-v2 are trained for).
+        window_stride: None (texts longer than the preprocessor's `sequence_length` are
+            truncated) or the token stride of sliding windows: `predict` on raw texts and exports
+            then classify every window of a long text and aggregate the window logits (single
+            texts only; training still sees the truncated texts).
+        window_aggregation: `"mean"` or `"max"` of the window logits.
+        max_windows: at most this many windows per text (None: all; a cap bounds the work a
+            huge input can cause in a served model).
 
     Example:
     >>> import numpy as np
@@ -43,7 +53,8 @@ class BertClassifier(BertTask):
     """
 
     def __init__(self, backbone, num_classes=2, preprocessor=None, problem_type="classification",
-                 dropout=None, label_vocabulary=None, text_inputs=1, pooling="pooled", **kwargs):
+                 dropout=None, label_vocabulary=None, text_inputs=1, pooling="pooled",
+                 window_stride=None, window_aggregation="mean", max_windows=None, **kwargs):
         if pooling not in POOLING:
             raise ValueError(f"pooling={pooling!r}: expected one of {POOLING}")
         if problem_type not in PROBLEM_TYPES:
@@ -51,6 +62,18 @@ class BertClassifier(BertTask):
         if label_vocabulary is not None and len(label_vocabulary) != num_classes:
             raise ValueError(f"label_vocabulary has {len(label_vocabulary)} labels but "
                              f"num_classes={num_classes}")
+        if window_aggregation not in WINDOW_AGGREGATIONS:
+            raise ValueError(f"window_aggregation={window_aggregation!r}: expected one of "
+                             f"{WINDOW_AGGREGATIONS}")
+        if window_stride is not None:
+            if text_inputs != 1:
+                raise ValueError("window_stride applies to single texts; pair classifiers "
+                                 "truncate with the longest_first rule")
+            if preprocessor is not None:
+                width = preprocessor.sequence_length - 2
+                if not 1 <= int(window_stride) <= width:
+                    raise ValueError(f"window_stride={window_stride}: expected 1..{width} "
+                                     "(sequence_length - 2), so that no token is skipped")
         dropout = backbone.dropout if dropout is None else dropout
 
         # === Layers ===
@@ -78,6 +101,55 @@ class BertClassifier(BertTask):
         self.label_vocabulary = list(label_vocabulary) if label_vocabulary is not None else None
         self.text_inputs = text_inputs
         self.pooling = pooling
+        self.window_stride = None if window_stride is None else int(window_stride)
+        self.window_aggregation = window_aggregation
+        self.max_windows = None if max_windows is None else int(max_windows)
+        self._windowed_fn = None
+
+    def windowed_logits(self, texts):
+        """Logits `[batch, num_classes]` of raw texts over sliding windows (in-graph).
+
+        Each text is cut into windows of `sequence_length - 2` tokens every `window_stride`
+        tokens (see `BertPreprocessor.pack_windows`) and the window logits are aggregated by
+        `window_aggregation`. A text that fits in one window gets exactly its plain logits.
+
+        Args:
+            texts: a `[batch]` string tensor.
+        """
+        if self.preprocessor is None or self.window_stride is None:
+            raise ValueError("windowed_logits needs a preprocessor and window_stride")
+        packed, index = self.preprocessor.pack_windows(texts, self.window_stride, self.max_windows)
+        logits = tf.cast(self(packed, training=False), tf.float32)
+        count = tf.shape(texts)[0]
+        if self.window_aggregation == "max":
+            return tf.math.unsorted_segment_max(logits, index, count)
+        return tf.math.unsorted_segment_mean(logits, index, count)
+
+    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
+        """`keras.Model.predict`; raw single texts go through `windowed_logits` when windowed."""
+        texts = None
+        if self.window_stride is not None:
+            if isinstance(x, str):
+                x = [x]
+            if isinstance(x, list | np.ndarray) and len(x) and isinstance(
+                    np.asarray(x).ravel()[0], str | bytes):
+                texts = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype=str))
+                texts = texts.batch(batch_size or 32)
+            elif isinstance(x, tf.data.Dataset):
+                spec = x.element_spec
+                if isinstance(spec, tuple) and isinstance(spec[0], tf.TensorSpec):
+                    spec, x = spec[0], x.map(lambda t, *_: t)
+                if isinstance(spec, tf.TensorSpec) and spec.dtype == tf.string:
+                    texts = x
+        if texts is None:
+            return super().predict(x, batch_size=batch_size, verbose=verbose, **kwargs)
+        if self._windowed_fn is None:
+            self._windowed_fn = tf.function(self.windowed_logits, input_signature=[
+                tf.TensorSpec([None], tf.string)], reduce_retracing=True)
+        logits = [self._windowed_fn(batch).numpy() for batch in texts]
+        if not logits:
+            return np.zeros((0, self.num_classes), np.float32)
+        return np.concatenate(logits)
 
     def compile(self, optimizer="adamw", loss=None, metrics=None, **kwargs):
         """`keras.Model.compile` with the loss and metric of the problem type as defaults."""
@@ -107,6 +179,9 @@ class BertClassifier(BertTask):
             "label_vocabulary": self.label_vocabulary,
             "text_inputs": self.text_inputs,
             "pooling": self.pooling,
+            "window_stride": self.window_stride,
+            "window_aggregation": self.window_aggregation,
+            "max_windows": self.max_windows,
         }
 
     @classmethod

@@ -7,7 +7,6 @@ import keras
 from keras_bert_kit.layers.masked_lm_head import MaskedLMHead
 from keras_bert_kit.layers.next_sentence_head import NextSentenceHead
 from keras_bert_kit.models.bert_backbone import BertBackbone
-from keras_bert_kit.models.bert_task import recompile_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +77,10 @@ class BertPretrainer(keras.Model):
         return super().get_compile_config()
 
     def compile_from_config(self, config):
+        # Imported here: bert_task imports TensorFlow (tf.data text input), which the
+        # pretrainer itself does not need, so the model also builds on other Keras backends.
+        from keras_bert_kit.models.bert_task import recompile_from_config
+
         recompile_from_config(self, config)
 
     def get_config(self):

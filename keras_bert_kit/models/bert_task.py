@@ -95,6 +95,9 @@ class BertTask(keras.Model):
             return pre
         if not isinstance(spec, tuple) or not spec:
             return None
+        if (getattr(self, "text_inputs", 1) == 2 and len(spec) == 2
+                and all(_is_text_spec(s) for s in spec)):
+            return lambda a, b: pre((a, b))  # unlabelled pairs of a pair model
         if isinstance(spec[0], tuple) and all(_is_text_spec(s) for s in spec[0]):
             return lambda features, *rest: (pre(features), *rest) if rest else pre(features)
         if _is_text_spec(spec[0]):

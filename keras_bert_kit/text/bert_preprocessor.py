@@ -192,6 +192,62 @@ class BertPreprocessor(keras.layers.Layer):
             outputs = {k: v[0] for k, v in outputs.items()}
         return outputs
 
+    def pack_windows(self, texts, stride, max_windows=None):
+        """Packs each text as overlapping windows, so that a long text is used whole.
+
+        Window `j` of a text holds its tokens `[j * stride, j * stride + sequence_length - 2)`,
+        packed as `[CLS] window [SEP]` and padded; windows follow until one reaches the end of
+        the text. A text that fits gives exactly the one input `call` gives it.
+
+        Args:
+            texts: `[batch]` strings.
+            stride: tokens between window starts (at most `sequence_length - 2`, so no token
+                is skipped).
+            max_windows: at most this many windows per text (the first ones); None: no limit.
+
+        Returns:
+            `(packed, text_index)`: the packed dict of `[windows, sequence_length]` int32
+            tensors and the int32 `[windows]` index of the text each window came from.
+
+        Example:
+        >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "d", "e"]
+        >>> pre = BertPreprocessor(BertTokenizer(vocab), sequence_length=5)
+        >>> packed, index = pre.pack_windows(tf.constant(["a b c d e", "a"]), stride=2)
+        >>> packed["token_ids"].numpy().tolist(), index.numpy().tolist()
+        ([[2, 5, 6, 7, 3], [2, 7, 8, 9, 3], [2, 5, 3, 0, 0]], [0, 0, 1])
+        """
+        if self.sequence_length is None:
+            raise ValueError("pack_windows needs a fixed sequence_length")
+        width = self.sequence_length - 2
+        stride = int(stride)
+        if not 1 <= stride <= width:
+            raise ValueError(f"stride={stride}: expected 1 <= stride <= sequence_length - 2 "
+                             f"({width}), so that windows overlap or touch and no token is skipped")
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        if texts.shape.rank != 1:
+            raise ValueError(f"pack_windows takes a [batch] string tensor, got shape {texts.shape}")
+        ids = self.tokenizer(texts)
+        lengths = ids.row_lengths()
+        counts = 1 + (tf.maximum(lengths - width, 0) + stride - 1) // stride
+        if max_windows is not None:
+            counts = tf.minimum(counts, int(max_windows))
+        text_index = tf.repeat(tf.range(tf.size(lengths, out_type=tf.int64)), counts)
+        starts = tf.ragged.range(counts).flat_values * stride
+        ends = tf.minimum(starts + width, tf.gather(lengths, text_index))
+        positions = (tf.ragged.range(starts, ends)
+                     + tf.expand_dims(tf.gather(ids.row_starts(), text_index), 1))
+        windows = tf.gather(ids.flat_values, positions)
+        token_ids, segment_ids = tf_text.combine_segments(
+            [windows], start_of_sequence_id=self.tokenizer.cls_token_id,
+            end_of_segment_id=self.tokenizer.sep_token_id)
+        token_ids, padding_mask = tf_text.pad_model_inputs(
+            token_ids, self.sequence_length, pad_value=self.tokenizer.pad_token_id)
+        segment_ids, _ = tf_text.pad_model_inputs(segment_ids, self.sequence_length, pad_value=0)
+        packed = {"token_ids": tf.cast(token_ids, tf.int32),
+                  "segment_ids": tf.cast(segment_ids, tf.int32),
+                  "padding_mask": tf.cast(padding_mask, tf.int32)}
+        return packed, tf.cast(text_index, tf.int32)
+
     def compute_output_spec(self, inputs):
         first = inputs[0] if _is_segment_tuple(inputs) else inputs
         shape = tuple(getattr(first, "shape", ())) + (self.sequence_length,)

@@ -17,7 +17,8 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
                         epochs=1, learning_rate=5e-5, batch_size=32, sequence_length=128,
                         warmup_ratio=0.1, weight_decay=0.01, strategy="auto",
                         mixed_precision="auto", jit_compile="auto", max_train_examples=None,
-                        bucket_boundaries="auto", pooling="pooled", seed=0, verbose=1):
+                        bucket_boundaries="auto", pooling="pooled", head_learning_rate_multiplier=1.0,
+                        layer_decay=1.0, seed=0, verbose=1):
     """Fine-tunes a `BertClassifier` from a checkpoint on a TSV/CSV/JSONL file; saves the best model.
 
     Writes `output_dir/model.keras` (best on the dev metric), `output_dir/metrics.json` (dev
@@ -40,6 +41,9 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
             `sequence_length`, rounded to multiples of 8; None: always pad to
             `sequence_length`). Few shapes keep XLA recompilation low; short batches run faster.
         pooling: `"pooled"` ([CLS] pooler) or `"mean"` (see `BertClassifier`).
+        head_learning_rate_multiplier: the new classification head learns this many times
+            faster than the encoder (1: one rate for all).
+        layer_decay: layer-wise rate decay, each encoder layer down gets this factor (1: none).
         seed: shuffling and initialisation seed.
         verbose: Keras progress bar (1) or none (0).
 
@@ -49,7 +53,8 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
     from keras_bert_kit.data.text_classification_data import (make_classification_dataset,
                                                               read_classification_file)
     from keras_bert_kit.models.bert_classifier import BertClassifier
-    from keras_bert_kit.training.optimization import create_optimizer
+    from keras_bert_kit.training.optimization import (create_optimizer,
+                                                       layerwise_learning_rate_multipliers)
     from keras_bert_kit.training.strategy import choose_strategy, set_precision
 
     keras.utils.set_random_seed(seed)
@@ -71,8 +76,12 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
         if classifier.preprocessor is None:
             raise ValueError(f"{init}: no vocab.txt beside the weights, so no tokenizer")
         steps_per_epoch = math.ceil(len(train) / batch_size)
+        multipliers = layerwise_learning_rate_multipliers(
+            classifier.backbone.num_layers, layer_decay=layer_decay,
+            head_multiplier=head_learning_rate_multiplier)
         optimizer = create_optimizer(learning_rate, steps_per_epoch * epochs,
-                                     warmup_ratio=warmup_ratio, weight_decay=weight_decay)
+                                     warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                                     learning_rate_multipliers=multipliers or None)
         classifier.compile(optimizer=optimizer,
                            jit_compile=True if jit_compile == "auto" else bool(jit_compile))
 
@@ -100,18 +109,23 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
     best = keras.saving.load_model(os.path.join(output_dir, "model.keras"))
     metrics = best.evaluate(dev_ds, return_dict=True, verbose=0)
     metrics = {k: float(v) for k, v in metrics.items()}
-    if task == "classification":
-        from keras_bert_kit.training.metrics import F1Score, MatthewsCorrelation
+    if task in ("classification", "regression"):
+        from keras_bert_kit.training.metrics import (F1Score, MatthewsCorrelation,
+                                                     PearsonCorrelation, SpearmanCorrelation)
 
-        logits = best.predict(make_classification_dataset(dev, batch_size, shuffle=False,
-                                                          preprocessor=best.preprocessor),
-                              verbose=0)
-        average = "binary" if train.num_classes == 2 else "macro"
-        f1 = F1Score(average=average)
-        mcc = MatthewsCorrelation(num_classes=train.num_classes)
-        f1.update_state(dev.labels, logits)
-        mcc.update_state(dev.labels, logits)
-        metrics.update(f1=float(f1.result()), matthews_correlation=float(mcc.result()))
+        outputs = best.predict(make_classification_dataset(dev, batch_size, shuffle=False,
+                                                           preprocessor=best.preprocessor),
+                               verbose=0)
+        if task == "classification":
+            average = "binary" if train.num_classes == 2 else "macro"
+            extra = {"f1": F1Score(average=average),
+                     "matthews_correlation": MatthewsCorrelation(num_classes=train.num_classes)}
+        else:
+            extra = {"pearson": PearsonCorrelation(),
+                     "spearman": SpearmanCorrelation(capacity=max(len(dev), 1))}
+        for name, metric in extra.items():
+            metric.update_state(dev.labels, outputs)
+            metrics[name] = float(metric.result())
     result = {
         "dev_metrics": metrics,
         "train_seconds": round(train_seconds, 1),
@@ -121,6 +135,8 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
         "settings": dict(init=str(init), learning_rate=learning_rate, batch_size=batch_size,
                          sequence_length=sequence_length, warmup_ratio=warmup_ratio, pooling=pooling,
+                         weight_decay=weight_decay, layer_decay=layer_decay,
+                         head_learning_rate_multiplier=head_learning_rate_multiplier,
                          dtype_policy=policy, replicas=strategy.num_replicas_in_sync),
         "label_vocabulary": train.label_vocabulary,
     }
@@ -151,6 +167,10 @@ def add_classifier_arguments(parser):
     parser.add_argument("--max-train-examples", type=int)
     parser.add_argument("--pooling", default="pooled", choices=["pooled", "mean"],
                         help="[CLS] pooler (BERT) or mean of tokens (sentence-transformers checkpoints)")
+    parser.add_argument("--head-learning-rate-multiplier", type=float, default=1.0,
+                        help="the new head's rate = this x --learning-rate")
+    parser.add_argument("--layer-decay", type=float, default=1.0,
+                        help="layer-wise rate decay factor per encoder layer (1 = off)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -162,6 +182,8 @@ def run_classifier_from_args(args):
         epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
         sequence_length=args.sequence_length, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, strategy=args.strategy, mixed_precision=args.mixed_precision,
-        max_train_examples=args.max_train_examples, pooling=args.pooling, seed=args.seed)
+        max_train_examples=args.max_train_examples, pooling=args.pooling, seed=args.seed,
+        head_learning_rate_multiplier=args.head_learning_rate_multiplier,
+        layer_decay=args.layer_decay)
     print(json.dumps({k: result[k] for k in ("dev_metrics", "train_seconds")}, indent=2))
     return result

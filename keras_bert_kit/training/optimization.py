@@ -5,6 +5,8 @@ and gradient accumulation are the Keras optimizer options (`global_clipnorm`,
 `gradient_accumulation_steps`); nothing here reimplements them.
 """
 
+import re
+
 import keras
 
 # Variables whose names contain these get no weight decay (LayerNorm gamma/beta and biases).
@@ -57,10 +59,90 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
                     power=self.power)
 
 
+class _LearningRateMultipliers:
+    """Per-variable learning-rate factors, chosen by the first regex that matches a variable path."""
+
+    def _init_multipliers(self, learning_rate_multipliers):
+        self.learning_rate_multipliers = dict(learning_rate_multipliers or {})
+        self._compiled_multipliers = [(re.compile(k), float(v))
+                                      for k, v in self.learning_rate_multipliers.items()]
+
+    def learning_rate_multiplier(self, path):
+        """The factor applied to the scheduled rate for a variable path (1.0 when none matches)."""
+        for pattern, factor in self._compiled_multipliers:
+            if pattern.search(path):
+                return factor
+        return 1.0
+
+    def build(self, variables):
+        super().build(variables)
+        # Factors by variable index: the backend may hand `update_step` its own variable objects.
+        self._factors = [self.learning_rate_multiplier(v.path) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["learning_rate_multipliers"] = self.learning_rate_multipliers
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_kit")
+class ScaledAdamW(_LearningRateMultipliers, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with per-variable learning-rate multipliers.
+
+    Args:
+        learning_rate_multipliers: `{regex: factor}`; a variable whose path matches a regex (the
+            first match wins) is updated with `factor` times the scheduled rate. Used for a
+            faster-learning new head and layer-wise rate decay (see
+            `layerwise_learning_rate_multipliers`). Weight decay uses the unscaled rate.
+        **kwargs: `keras.optimizers.AdamW` arguments.
+
+    Example:
+    >>> opt = ScaledAdamW(learning_rate=1e-3, learning_rate_multipliers={"^logits/": 10.0})
+    >>> opt.get_config()["learning_rate_multipliers"]
+    {'^logits/': 10.0}
+    """
+
+    def __init__(self, *args, learning_rate_multipliers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_multipliers(learning_rate_multipliers)
+
+
+def layerwise_learning_rate_multipliers(num_layers, layer_decay=1.0, head_multiplier=1.0,
+                                        head_pattern=None):
+    """Multipliers for `create_optimizer`: layer-wise rate decay down the encoder, a head factor.
+
+    Layer `i` of `num_layers` gets `layer_decay ** (num_layers - i)`, the embeddings
+    `layer_decay ** (num_layers + 1)`; the pooler keeps the full rate; variables matching
+    `head_pattern` (default: anything outside the backbone's embeddings, transformer layers
+    and pooler) get `head_multiplier`.
+
+    Example:
+    >>> m = layerwise_learning_rate_multipliers(2, layer_decay=0.5, head_multiplier=10.0)
+    >>> m["^transformer_layer_1/"], m["^transformer_layer_0/"], m["^embeddings/"]
+    (0.5, 0.25, 0.125)
+    """
+    multipliers = {}
+    if layer_decay != 1.0:
+        for i in range(num_layers):
+            multipliers[f"^transformer_layer_{i}/"] = layer_decay ** (num_layers - i)
+        multipliers["^embeddings/"] = layer_decay ** (num_layers + 1)
+    if head_multiplier != 1.0:
+        backbone = "^(embeddings|transformer_layer_\\d+|pooler)/"
+        multipliers.setdefault(backbone, 1.0)
+        multipliers[head_pattern or ".*"] = head_multiplier
+    return multipliers
+
+
 def create_optimizer(learning_rate, total_steps, *, warmup_steps=None, warmup_ratio=0.1,
                      optimizer="adamw", weight_decay=0.01, global_clipnorm=1.0,
                      end_learning_rate=0.0, power=1.0, gradient_accumulation_steps=None,
-                     epsilon=1e-6, beta_1=0.9, beta_2=0.999):
+                     epsilon=1e-6, beta_1=0.9, beta_2=0.999, learning_rate_multipliers=None):
     """Builds BERT's optimizer: AdamW (or LAMB/Adam) with warm-up + decay, clipping, no decay on LN/bias.
 
     Args:
@@ -76,6 +158,8 @@ def create_optimizer(learning_rate, total_steps, *, warmup_steps=None, warmup_ra
         power: decay exponent (1 = linear).
         gradient_accumulation_steps: accumulate this many batches per update (Keras option).
         epsilon, beta_1, beta_2: Adam parameters (BERT uses epsilon 1e-6).
+        learning_rate_multipliers: `{regex: factor}` on variable paths (AdamW only; see
+            `ScaledAdamW` and `layerwise_learning_rate_multipliers`).
 
     Example:
     >>> opt = create_optimizer(5e-5, total_steps=1000)
@@ -90,7 +174,12 @@ def create_optimizer(learning_rate, total_steps, *, warmup_steps=None, warmup_ra
                   gradient_accumulation_steps=gradient_accumulation_steps, epsilon=epsilon,
                   beta_1=beta_1, beta_2=beta_2)
     name = optimizer.lower()
-    if name == "adamw":
+    if learning_rate_multipliers and name != "adamw":
+        raise ValueError(f"learning_rate_multipliers need optimizer='adamw', not {optimizer!r}")
+    if name == "adamw" and learning_rate_multipliers:
+        opt = ScaledAdamW(weight_decay=weight_decay,
+                          learning_rate_multipliers=learning_rate_multipliers, **common)
+    elif name == "adamw":
         opt = keras.optimizers.AdamW(weight_decay=weight_decay, **common)
     elif name == "lamb":
         opt = keras.optimizers.Lamb(weight_decay=weight_decay, **common)

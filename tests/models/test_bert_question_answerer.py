@@ -153,4 +153,7 @@ def test_export_serves_answers_from_question_context_pairs(trained, tmp_path):
     outputs = loaded.signatures["serving_default"](text=tf.constant(["Who?"]),
                                                    text_pair=tf.constant(["went Bob home"]))
     assert outputs["start_index"].numpy().tolist() == [5]
-    assert sorted(outputs) == ["end_index", "null_score", "score", "start_index"]
+    assert sorted(outputs) == ["answer", "answer_end", "answer_start", "end_index", "null_score",
+                               "score", "start_index"]
+    assert outputs["answer"].numpy().tolist() == [b"Bob"]
+    assert outputs["answer_start"].numpy().tolist() == [5]

@@ -167,3 +167,5 @@ def test_export_serves_tags_from_raw_text(trained, tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "tagger" / "1"))
     outputs = loaded.signatures["serving_default"](text=tf.constant(["Bob went to Rome"]))
     assert outputs["label"].numpy()[0, 1:5].tolist() == [b"B-PER", b"O", b"O", b"B-LOC"]
+    assert outputs["token_start"].numpy()[0, :6].tolist() == [-1, 0, 4, 9, 12, -1]
+    assert outputs["token_end"].numpy()[0, :6].tolist() == [-1, 3, 8, 11, 16, -1]

@@ -36,3 +36,31 @@ def test_lamb_and_gradient_accumulation():
     assert isinstance(opt, keras.optimizers.Lamb) and opt.gradient_accumulation_steps == 4
     with pytest.raises(ValueError, match="optimizer='sgd'"):
         create_optimizer(1e-3, total_steps=100, optimizer="sgd")
+
+
+def test_learning_rate_multipliers_scale_each_variables_update():
+    from keras_bert_kit.training.optimization import ScaledAdamW, layerwise_learning_rate_multipliers
+
+    multipliers = layerwise_learning_rate_multipliers(2, layer_decay=0.5, head_multiplier=10.0)
+    opt = create_optimizer(1e-2, total_steps=10, warmup_steps=0, weight_decay=0.0,
+                           learning_rate_multipliers=multipliers)
+    assert isinstance(opt, ScaledAdamW)
+    layers = {name: keras.Variable(np.ones(3, "float32"), name=name.split("/")[-1])
+              for name in ("transformer_layer_1/k", "transformer_layer_0/k", "embeddings/e",
+                           "pooler/dense", "logits/kernel")}
+    for name, variable in layers.items():
+        variable._path = name  # paths as a built model gives them
+    opt.apply([np.full(3, 0.5, "float32")] * len(layers), list(layers.values()))
+    # Adam's first step moves each variable by its rate (the gradient's sign times lr).
+    moved = {name: float(1.0 - v.numpy()[0]) for name, v in layers.items()}
+    expected = {"transformer_layer_1/k": 0.5, "transformer_layer_0/k": 0.25, "embeddings/e": 0.125,
+                "pooler/dense": 1.0, "logits/kernel": 10.0}
+    for name, factor in expected.items():
+        np.testing.assert_allclose(moved[name], 1e-2 * factor, rtol=1e-3, err_msg=name)
+    restored = ScaledAdamW.from_config(opt.get_config())
+    assert restored.learning_rate_multipliers == multipliers
+
+
+def test_learning_rate_multipliers_need_adamw():
+    with pytest.raises(ValueError, match="need optimizer='adamw'"):
+        create_optimizer(1e-3, 10, optimizer="lamb", learning_rate_multipliers={"x": 2.0})
