@@ -121,6 +121,11 @@ class ServingModule:
                 return task_outputs(model, self._pack(text, text_pair), text=text,
                                     text_pair=text_pair)
             text_signature = [TEXT_SPEC, TEXT_SPEC]
+        elif getattr(model, "window_stride", None) is not None:
+            def serving_default(text):
+                # Long texts are classified over sliding windows, not truncated.
+                return _classifier_outputs(model, model.windowed_logits(text))
+            text_signature = [TEXT_SPEC]
         else:
             def serving_default(text):
                 return task_outputs(model, self._pack(text), text=text)

@@ -39,8 +39,9 @@ class BertClassifier(BertTask):
             then classify every window of a long text and aggregate the window logits (single
             texts only; training still sees the truncated texts).
         window_aggregation: `"mean"` or `"max"` of the window logits.
-        max_windows: at most this many windows per text (None: all; a cap bounds the work a
-            huge input can cause in a served model).
+        max_windows: at most this many windows per text, the first ones (default 32: with
+            `sequence_length=128` and stride 64 the first ~2,100 tokens; the cap bounds the work
+            one huge input can cause in a served model). None: all windows.
 
     Example:
     >>> import numpy as np
@@ -54,7 +55,7 @@ class BertClassifier(BertTask):
 
     def __init__(self, backbone, num_classes=2, preprocessor=None, problem_type="classification",
                  dropout=None, label_vocabulary=None, text_inputs=1, pooling="pooled",
-                 window_stride=None, window_aggregation="mean", max_windows=None, **kwargs):
+                 window_stride=None, window_aggregation="mean", max_windows=32, **kwargs):
         if pooling not in POOLING:
             raise ValueError(f"pooling={pooling!r}: expected one of {POOLING}")
         if problem_type not in PROBLEM_TYPES:

@@ -18,7 +18,7 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
                         warmup_ratio=0.1, weight_decay=0.01, strategy="auto",
                         mixed_precision="auto", jit_compile="auto", max_train_examples=None,
                         bucket_boundaries="auto", pooling="pooled", head_learning_rate_multiplier=1.0,
-                        layer_decay=1.0, seed=0, verbose=1):
+                        layer_decay=1.0, window_stride=None, seed=0, verbose=1):
     """Fine-tunes a `BertClassifier` from a checkpoint on a TSV/CSV/JSONL file; saves the best model.
 
     Writes `output_dir/model.keras` (best on the dev metric), `output_dir/metrics.json` (dev
@@ -44,6 +44,8 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
         head_learning_rate_multiplier: the new classification head learns this many times
             faster than the encoder (1: one rate for all).
         layer_decay: layer-wise rate decay, each encoder layer down gets this factor (1: none).
+        window_stride: stored on the model: its `predict` and exports classify long texts over
+            sliding windows (see `BertClassifier`); training and the dev metrics use truncation.
         seed: shuffling and initialisation seed.
         verbose: Keras progress bar (1) or none (0).
 
@@ -72,7 +74,8 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
         classifier = BertClassifier.from_pretrained(
             init, num_classes=train.num_classes, sequence_length=sequence_length,
             problem_type=task, label_vocabulary=train.label_vocabulary,
-            text_inputs=2 if pair_column is not None else 1, pooling=pooling)
+            text_inputs=2 if pair_column is not None else 1, pooling=pooling,
+            window_stride=window_stride)
         if classifier.preprocessor is None:
             raise ValueError(f"{init}: no vocab.txt beside the weights, so no tokenizer")
         steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -171,6 +174,9 @@ def add_classifier_arguments(parser):
                         help="the new head's rate = this x --learning-rate")
     parser.add_argument("--layer-decay", type=float, default=1.0,
                         help="layer-wise rate decay factor per encoder layer (1 = off)")
+    parser.add_argument("--window-stride", type=int,
+                        help="classify long texts over sliding windows with this token stride "
+                             "in predict/export (default: truncate)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -184,6 +190,6 @@ def run_classifier_from_args(args):
         weight_decay=args.weight_decay, strategy=args.strategy, mixed_precision=args.mixed_precision,
         max_train_examples=args.max_train_examples, pooling=args.pooling, seed=args.seed,
         head_learning_rate_multiplier=args.head_learning_rate_multiplier,
-        layer_decay=args.layer_decay)
+        layer_decay=args.layer_decay, window_stride=args.window_stride)
     print(json.dumps({k: result[k] for k in ("dev_metrics", "train_seconds")}, indent=2))
     return result

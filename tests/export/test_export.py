@@ -126,3 +126,22 @@ def test_op_report_lists_only_tf_text_ops(exported):
     assert set(report["non_core"]) <= set(report["all"])
     assert all("Tokeniz" in op or "Wordpiece" in op or "Normalize" in op or "Bert" in op
                for op in report["non_core"]), report["non_core"]
+
+
+def test_windowed_classifier_export_classifies_long_texts_whole(tmp_path):
+    preprocessor = BertPreprocessor(BertTokenizer(VOCAB), sequence_length=8)
+    backbone = BertBackbone(**{**TINY, "vocabulary_size": len(VOCAB)}, initializer_range=0.5)
+    classifier = BertClassifier(backbone, num_classes=2, preprocessor=preprocessor,
+                                window_stride=3, max_windows=4)
+    long = "the film was great , not a bad movie ! the film was bad"  # 14 tokens: 4 windows
+    texts = ["the film was great", long, ""]
+    report = export_saved_model(classifier, tmp_path / "windows" / "1")
+    assert report.max_abs_diff <= 1e-5
+    out = run_in_fresh_process(str(tmp_path / "windows" / "1"),
+                               {"text": np.array(texts, dtype=object)})
+    expected = tf.nn.softmax(classifier.predict(texts, verbose=0)).numpy()
+    plain = tf.nn.softmax(classifier(preprocessor(tf.constant(texts)))).numpy()
+    for prefix in ("tf2/", "tf1/"):
+        np.testing.assert_allclose(out[prefix + "probabilities"], expected, atol=1e-5)
+    np.testing.assert_allclose(expected[[0, 2]], plain[[0, 2]], atol=1e-5)
+    assert np.abs(expected[1] - plain[1]).max() > 1e-4  # the long text was not just truncated
