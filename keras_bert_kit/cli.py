@@ -34,13 +34,15 @@ def cmd_demo(args):
     if not (data / "train.tsv").exists():
         sys.exit(f"{data}: no train.tsv (run the demo from a clone of the repository, or pass --data)")
     start = time.perf_counter()
-    print(f"[1/3] Fine-tuning all-MiniLM-L6-v2 (mean pooling) on {args.train_examples or 'all'} "
+    print("[1/3] Fine-tuning all-MiniLM-L6-v2 (mean pooling, head rate x20) on "
+          f"{args.train_examples or 'all'} "
           f"movie-review sentences from {data}/train.tsv (1 epoch, batch 32, length 64) ...",
           flush=True)
     result = finetune_classifier(
         data / "train.tsv", data / "test.tsv", _minilm_path(), args.output, text_column="text",
         label_column="label", epochs=1, learning_rate=5e-5, batch_size=32, sequence_length=64,
-        max_train_examples=args.train_examples, pooling="mean", verbose=1)
+        max_train_examples=args.train_examples, pooling="mean", weight_decay=0.0,
+        head_learning_rate_multiplier=20.0, window_stride=32, verbose=1)
     metrics = result["dev_metrics"]
     print(f"      held-out accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f} on "
           f"{result['dev_examples']} test sentences; training took {result['train_seconds']:.0f} s")
