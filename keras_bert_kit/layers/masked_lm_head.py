@@ -64,14 +64,21 @@ class MaskedLMHead(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, mask_positions):
-        positions = ops.cast(mask_positions, "int32")[:, :, None]
-        x = ops.take_along_axis(sequence_output, positions, axis=1)
+        # One flat gather of the masked rows (cheaper than take_along_axis' broadcast indices).
+        shape = ops.shape(sequence_output)
+        batch, seq_len = shape[0], shape[1]
+        positions = ops.cast(mask_positions, "int32")
+        offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * seq_len, 1)
+        flat = ops.reshape(sequence_output, (-1, self.hidden_dim))
+        x = ops.take(flat, positions + offsets, axis=0)
         x = self.layer_norm(self._activation_fn(self.transform_dense(x)))
         if self.token_embedding is not None:
-            kernel = ops.transpose(ops.cast(self.token_embedding.embeddings, self.compute_dtype))
+            # x · embeddingsᵀ without materialising the transposed [hidden, vocab] table.
+            embeddings = ops.cast(self.token_embedding.embeddings, self.compute_dtype)
+            logits = ops.einsum("bmh,vh->bmv", x, embeddings)
         else:
-            kernel = ops.cast(self.output_kernel, self.compute_dtype)
-        return ops.matmul(x, kernel) + ops.cast(self.output_bias, self.compute_dtype)
+            logits = ops.matmul(x, ops.cast(self.output_kernel, self.compute_dtype))
+        return logits + ops.cast(self.output_bias, self.compute_dtype)
 
     def compute_output_shape(self, sequence_output_shape, mask_positions_shape):
         return tuple(mask_positions_shape) + (self.vocabulary_size,)

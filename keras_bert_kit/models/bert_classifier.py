@@ -90,6 +90,9 @@ class BertClassifier(BertTask):
         encoded = backbone(inputs)
         if pooling == "mean":
             pooled = MeanPooling(name="mean_pooling")(encoded["sequence_output"], inputs["padding_mask"])
+            # The [CLS] pooler does not feed the logits: freeze it rather than leave it without
+            # gradients (its weights stay as loaded, for `encode` and later reuse).
+            backbone.pooler.trainable = False
         else:
             pooled = encoded["pooled_output"]
         logits = self.output_dense(self.output_dropout(pooled))
