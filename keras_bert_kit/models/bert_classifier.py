@@ -33,7 +33,8 @@ class BertClassifier(BertTask):
         text_inputs: 1 for single texts, 2 for pairs (`(texts_a, texts_b)`).
         pooling: `"pooled"` (BERT's `[CLS]` pooler, as Hugging Face's
             `BertForSequenceClassification`) or `"mean"` (mean of the valid token vectors, the
-            embedding sentence-transformers checkpoints such as all-MiniLM-L6-v2 are trained for).
+            embedding sentence-transformers checkpoints such as all-MiniLM-L6-v2 are trained for;
+            the backbone's unused pooler is then set `trainable=False`).
         window_stride: None (texts longer than the preprocessor's `sequence_length` are
             truncated) or the token stride of sliding windows: `predict` on raw texts and exports
             then classify every window of a long text and aggregate the window logits (single
