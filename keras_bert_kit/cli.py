@@ -161,7 +161,8 @@ def cmd_export(args):
     model = load_model(args.model)
     if args.labels:
         model.label_vocabulary = args.labels.split(",")
-    report = export_saved_model(model, args.output, check=args.check)
+    report = export_saved_model(model, args.output, check=args.check,
+                                pad_to_multiple_of=args.pad_to_multiple_of or None)
     print(report.summary())
 
 
@@ -236,6 +237,9 @@ def build_parser():
     p.add_argument("--labels", help="comma-separated label names (index = class id)")
     p.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
                    help="reload in a fresh process / TF1 loader / saved_model_cli and compare")
+    p.add_argument("--pad-to-multiple-of", type=int, default=8,
+                   help="classifiers run each request at its longest text, rounded up to a "
+                        "multiple of this (0: always the full sequence length)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("convert", help="any BERT checkpoint → Hugging Face safetensors folder")

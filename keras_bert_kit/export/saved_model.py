@@ -52,7 +52,7 @@ class ExportReport:
 
 
 def export_saved_model(model, path, *, check=True, warmup=True, examples=None, example_pairs=None,
-                       overwrite=True, atol=1e-5):
+                       overwrite=True, atol=1e-5, pad_to_multiple_of=8):
     """Exports `model` with its preprocessor as a SavedModel taking raw strings.
 
     The folder is TF Serving's layout (`saved_models/<name>/<version>/`); it is written to a
@@ -69,6 +69,9 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
         example_pairs: second texts for pair models (default: the examples reversed).
         overwrite: replace an existing export at `path`.
         atol: tolerance of the output comparison.
+        pad_to_multiple_of: classifiers and `encode` run each request at its longest text's
+            length rounded up to a multiple of this, not the full sequence length (same outputs,
+            less work: see `ServingModule`); None: always the full length.
 
     Returns:
         An `ExportReport`.
@@ -80,7 +83,7 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    module = ServingModule(model)
+    module = ServingModule(model, pad_to_multiple_of=pad_to_multiple_of)
     examples = list(examples or DEFAULT_EXAMPLES)
     inputs = {"text": np.array(examples, dtype=object)}
     if module.pair:

@@ -42,6 +42,7 @@ import keras
 import tensorflow as tf
 
 from keras_bert_kit.layers.mean_pooling import MeanPooling
+from keras_bert_kit.text.bert_preprocessor import trim_padding
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string)
 IDS_SPEC = tf.TensorSpec([None, None], tf.int32)
@@ -95,44 +96,57 @@ class ServingModule:
     Args:
         model: a task model (`BertClassifier`, or one with a `serving_outputs(packed, text=None,
             text_pair=None)` method; it gets the keywords it accepts) with a `preprocessor`.
+        pad_to_multiple_of: classifiers and `encode` run each request at the length of its
+            longest text (after truncation), rounded up to a multiple of this, instead of the
+            preprocessor's full `sequence_length` (same outputs, less work); None: always the
+            full length. Tagger and QA exports keep the full length (their per-token outputs
+            are `[batch, sequence_length]`).
     """
 
-    def __init__(self, model):
+    def __init__(self, model, pad_to_multiple_of=8):
         if getattr(model, "preprocessor", None) is None:
             raise ValueError(f"{type(model).__name__} has no preprocessor; exports take raw text, "
                              "so build the model with preprocessor=BertPreprocessor(...)")
         self.model = model
         self.preprocessor = model.preprocessor
         self.pair = getattr(model, "text_inputs", 1) == 2
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.archive = keras.export.ExportArchive()
         self.archive.track(model)
         self.endpoints = {}
         self._add_endpoints()
 
-    def _pack(self, text, text_pair=None):
-        return self.preprocessor(text if text_pair is None else (text, text_pair))
+    def _pack(self, text, text_pair=None, trim=False):
+        packed = self.preprocessor(text if text_pair is None else (text, text_pair))
+        if trim and self.pad_to_multiple_of is not None:
+            packed = trim_padding(packed, self.pad_to_multiple_of)
+        return packed
 
     def _add_endpoints(self):
+        from keras_bert_kit.models.bert_classifier import BertClassifier
+
         model = self.model
         mean_pooling = MeanPooling()
+        trim = isinstance(model, BertClassifier)
 
         if self.pair:
             def serving_default(text, text_pair):
-                return task_outputs(model, self._pack(text, text_pair), text=text,
+                return task_outputs(model, self._pack(text, text_pair, trim=trim), text=text,
                                     text_pair=text_pair)
             text_signature = [TEXT_SPEC, TEXT_SPEC]
         elif getattr(model, "window_stride", None) is not None:
             def serving_default(text):
                 # Long texts are classified over sliding windows, not truncated.
-                return _classifier_outputs(model, model.windowed_logits(text))
+                return _classifier_outputs(model, model.windowed_logits(
+                    text, pad_to_multiple_of=self.pad_to_multiple_of))
             text_signature = [TEXT_SPEC]
         else:
             def serving_default(text):
-                return task_outputs(model, self._pack(text), text=text)
+                return task_outputs(model, self._pack(text, trim=trim), text=text)
             text_signature = [TEXT_SPEC]
 
         def encode(text):
-            packed = self.preprocessor(text)
+            packed = self._pack(text, trim=True)
             out = model.backbone(packed, training=False)
             return {"pooled_output": tf.cast(out["pooled_output"], tf.float32),
                     "mean_embedding": mean_pooling(out["sequence_output"], packed["padding_mask"])}

@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.layers.mean_pooling import MeanPooling
 from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
+from keras_bert_kit.text.bert_preprocessor import trim_padding
 
 PROBLEM_TYPES = ("classification", "multilabel", "regression")
 POOLING = ("pooled", "mean")
@@ -111,7 +112,7 @@ class BertClassifier(BertTask):
         self.max_windows = None if max_windows is None else int(max_windows)
         self._windowed_fn = None
 
-    def windowed_logits(self, texts):
+    def windowed_logits(self, texts, pad_to_multiple_of=None):
         """Logits `[batch, num_classes]` of raw texts over sliding windows (in-graph).
 
         Each text is cut into windows of `sequence_length - 2` tokens every `window_stride`
@@ -120,10 +121,14 @@ class BertClassifier(BertTask):
 
         Args:
             texts: a `[batch]` string tensor.
+            pad_to_multiple_of: run the windows at the longest window's length rounded up to a
+                multiple of this (`trim_padding`) instead of the full `sequence_length`.
         """
         if self.preprocessor is None or self.window_stride is None:
             raise ValueError("windowed_logits needs a preprocessor and window_stride")
         packed, index = self.preprocessor.pack_windows(texts, self.window_stride, self.max_windows)
+        if pad_to_multiple_of is not None:
+            packed = trim_padding(packed, pad_to_multiple_of)
         logits = tf.cast(self(packed, training=False), tf.float32)
         count = tf.shape(texts)[0]
         if self.window_aggregation == "max":

@@ -145,3 +145,27 @@ def test_windowed_classifier_export_classifies_long_texts_whole(tmp_path):
         np.testing.assert_allclose(out[prefix + "probabilities"], expected, atol=1e-5)
     np.testing.assert_allclose(expected[[0, 2]], plain[[0, 2]], atol=1e-5)
     assert np.abs(expected[1] - plain[1]).max() > 1e-4  # the long text was not just truncated
+
+
+def test_requests_run_at_their_longest_text_with_unchanged_outputs(tmp_path):
+    from keras_bert_kit.export.serving_module import ServingModule
+
+    classifier = tiny_classifier()
+    module = ServingModule(classifier, pad_to_multiple_of=4)
+    pack = tf.function(lambda t: module._pack(t, trim=True),
+                       input_signature=[tf.TensorSpec([None], tf.string)])
+    assert pack(tf.constant(["the film"]))["token_ids"].shape == (1, 4)
+    assert pack(tf.constant(["the film", "a great movie , not bad"]))["token_ids"].shape == (2, 8)
+    assert pack(tf.constant(["the film was great " * 9]))["token_ids"].shape == (1, 16)
+    texts = tf.constant(["the film", "a great movie , not bad", "", "the film was great " * 9])
+    expected = tf.nn.softmax(classifier(classifier.preprocessor(texts))).numpy()
+    for multiple in (4, None):
+        path = str(tmp_path / f"m{multiple}" / "1")
+        export_saved_model(classifier, path, check=False, warmup=False,
+                           pad_to_multiple_of=multiple)
+        loaded = tf.saved_model.load(path)
+        np.testing.assert_allclose(loaded.signatures["serving_default"](text=texts)["probabilities"],
+                                   expected, atol=1e-6)
+        for i in range(len(texts)):  # alone, each text runs at its own length
+            one = loaded.signatures["serving_default"](text=texts[i:i + 1])["probabilities"]
+            np.testing.assert_allclose(one, expected[i:i + 1], atol=1e-6)

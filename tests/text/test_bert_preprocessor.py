@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_kit.text.bert_preprocessor import BertPreprocessor, longest_first_lengths
+from keras_bert_kit.text.bert_preprocessor import (
+    BertPreprocessor,
+    longest_first_lengths,
+    trim_padding,
+)
 from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 
 
@@ -129,3 +133,21 @@ def test_tf_data_map_single_and_pairs(uncased_tokenizer, corpora):
         assert batches[0]["token_ids"].shape.as_list() == [8, 32]
         for key in expected:
             np.testing.assert_array_equal(np.concatenate([b[key] for b in batches]), expected[key])
+
+
+def test_trim_padding_cuts_to_the_longest_row_rounded_up(preprocessor):
+    packed = preprocessor(tf.constant(["the cat sat.", "the cat"]))
+    assert packed["token_ids"].shape[1] == 10
+    assert packed["padding_mask"].numpy().sum(1).tolist() == [6, 4]
+    for multiple, expected in ((1, 6), (4, 8), (3, 6), (100, 10)):
+        trimmed = trim_padding(packed, multiple)
+        assert {k: v.shape[1] for k, v in trimmed.items()} == dict.fromkeys(packed, expected)
+        for name in packed:
+            np.testing.assert_array_equal(trimmed[name], packed[name][:, :expected])
+            # only padding was cut
+            assert packed["padding_mask"][:, expected:].numpy().sum() == 0
+    empty = {k: v[:0] for k, v in packed.items()}
+    assert trim_padding(empty, 4)["token_ids"].shape == (0, 4)
+    graph = tf.function(lambda t: trim_padding(preprocessor(t), 4),
+                        input_signature=[tf.TensorSpec([None], tf.string)])
+    assert graph(tf.constant(["mat"]))["token_ids"].shape == (1, 4)
