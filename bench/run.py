@@ -32,6 +32,7 @@ REPO = os.path.dirname(BENCH)
 WORKERS = os.path.join(BENCH, "workers")
 SENTIMENT = os.path.join(REPO, "recipes", "data", "sentiment")
 
+FULL_LENGTH = "text->probabilities, full length"
 ALL_TASKS = ("infer", "pretrain_step", "tokenize", "serve", "finetune")
 DEFAULT_TASKS = ("infer", "pretrain_step", "tokenize", "serve")
 
@@ -202,7 +203,7 @@ def worker_spec(task, specs, workdir, args):
         for case in spec["cases"]:
             case["export_dir"] = {impl: os.path.join(workdir, "exports", impl,
                                                      f"{case['cfg_name']}_s{case['seq']}", "1")
-                                  for impl in ("ours", "keras_hub")}
+                                  for impl in ("ours", "ours_full", "keras_hub")}
     return spec
 
 
@@ -557,8 +558,8 @@ def markdown(meta, rows, finetune):
     if "serve" in tasks:
         w("## serve — text-in SavedModel")
         w("")
-        w("Random-weight classifiers (2 classes), texts from the sentiment data, padded to the "
-          "sequence length. keras-bert-kit: `export_saved_model(BertClassifier(..., "
+        w("Random-weight classifiers (2 classes), texts from the sentiment data, truncated to "
+          "the sequence length (keras-hub and HF: padded to it; ours: see below). keras-bert-kit: `export_saved_model(BertClassifier(..., "
           "preprocessor=BertPreprocessor))`, `serving_default(text)`; keras-hub: "
           "`BertTextClassifier` + `BertTextClassifierPreprocessor` exported as one "
           "`keras.export.ExportArchive` endpoint (keras-hub's own `export` saves only the "
@@ -579,6 +580,23 @@ def markdown(meta, rows, finetune):
         table(["case", "implementation", "p50 ms", "p90 ms", "p99 ms", "requests", "examples/s",
                "preprocess p50 ms", "tokenization share", "model only p50 ms", "ours / peer"],
               lines)
+        full = {r["case"]: r for r in sorted_rows(rows, "serve")
+                if r["n"] and r["impl"] == "ours" and r["variant"] == FULL_LENGTH}
+        if full:
+            w("keras-bert-kit's export runs each request at its longest text rounded up to a "
+              "multiple of 8 (`export_saved_model(..., pad_to_multiple_of=8)`, the default; "
+              "same outputs). The same export at the full sequence length "
+              "(`pad_to_multiple_of=None`, every request padded to it, like keras-hub's):")
+            w("")
+            part = []
+            for case, r in full.items():
+                kh = [k for k in sorted_rows(rows, "serve") if k["case"] == case and
+                      k["impl"] == "keras_hub" and k["variant"] == "text->probabilities" and k["n"]]
+                part.append((case, ms(r["p50"]), ms(r["p90"]), ms(r["p99"]), r["n"],
+                             f"{r['examples_per_s']:,.1f}",
+                             f"{r['p50'] / kh[0]['p50']:.2f}× vs keras-hub" if kh else "–"))
+            table(["case", "p50 ms", "p90 ms", "p99 ms", "requests", "examples/s", "ours / peer"],
+                  part)
         exports = meta.get("exports", {})
         if exports:
             w("Export time (once, before the rounds; not part of the figures): " + "; ".join(

@@ -120,6 +120,9 @@ def serve_prepare(rec, spec):
             classifier = build_classifier(case["cfg"], spec["data"]["vocab_folder"], case["seq"])
             export_saved_model(classifier, case["export_dir"]["ours"], check=False)
             rec.add(case["id"], "export", [], [time.perf_counter() - t0])
+            # The same model padded to the full sequence length, for comparison.
+            export_saved_model(classifier, case["export_dir"]["ours_full"], check=False,
+                               pad_to_multiple_of=None)
         C.guarded(rec, case["id"], "export", run)
 
 
@@ -134,10 +137,13 @@ def serve(rec, spec):
     loaded = {}
     for case in spec["cases"]:
         def run():
+            for key in ("ours", "ours_full"):
+                path = case["export_dir"][key]
+                if path not in loaded:
+                    loaded[path] = tf.saved_model.load(path)
             path = case["export_dir"]["ours"]
-            if path not in loaded:
-                loaded[path] = tf.saved_model.load(path)
             signature = loaded[path].signatures["serving_default"]
+            full = loaded[case["export_dir"]["ours_full"]].signatures["serving_default"]
             ids_signature = loaded[path].signatures["token_ids"]
             pre = BertPreprocessor(BertTokenizer.from_pretrained(spec["data"]["vocab_folder"]),
                                    sequence_length=case["seq"])
@@ -146,6 +152,8 @@ def serve(rec, spec):
                 "text->probabilities": (
                     lambda batch: signature(text=tf.constant(batch))["probabilities"].numpy(),
                     None),
+                "text->probabilities, full length": (
+                    lambda batch: full(text=tf.constant(batch))["probabilities"].numpy(), None),
                 "preprocess only": (
                     lambda batch: pre_fn(tf.constant(batch))["token_ids"].numpy(), None),
                 "model only (token ids in)": (

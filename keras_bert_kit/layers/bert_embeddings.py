@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_kit.layers.activations import initializer
+from keras_bert_kit.layers.hash_dropout import HashDropout
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
@@ -45,7 +46,7 @@ class BertEmbeddings(keras.layers.Layer):
             dtype=self.dtype_policy, name="segment_embedding")
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
+        self.dropout_layer = HashDropout(dropout, dtype=self.dtype_policy, name="dropout")
 
     def build(self, token_ids_shape=None, segment_ids_shape=None):
         self.token_embedding.build(None)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_kit.layers.activations import get_activation, initializer
+from keras_bert_kit.layers.hash_dropout import HashDropout
 
 # Added to the attention scores of padded keys. exp(-1e4) is 0 in float32 (where the softmax
 # runs), the value survives a cast to float16, and a fully padded row stays finite.
@@ -76,8 +77,10 @@ class TransformerEncoder(keras.layers.Layer):
         self.intermediate_dense = dense(intermediate_dim, "intermediate")
         self.output_dense = dense(hidden_dim, "output")
         self.output_layer_norm = layer_norm("output_layer_norm")
-        self.attention_dropout_layer = keras.layers.Dropout(attention_dropout, dtype=self.dtype_policy)
-        self.residual_dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.attention_dropout_layer = HashDropout(attention_dropout, dtype=self.dtype_policy,
+                                                   name="attention_dropout")
+        self.residual_dropout_layer = HashDropout(dropout, dtype=self.dtype_policy,
+                                                  name="residual_dropout")
 
     def build(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None):
         hidden = (None, None, self.hidden_dim)
