@@ -68,6 +68,8 @@ def trim_padding(packed, pad_to_multiple_of=8):
     >>> trim_padding(packed, 2)["token_ids"].numpy().tolist()
     [[2, 5, 3, 0]]
     """
+    if int(pad_to_multiple_of) < 1:
+        raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}.")
     mask = packed["padding_mask"]
     full = tf.shape(mask)[1]
     longest = tf.reduce_max(tf.concat([tf.reduce_sum(tf.cast(mask, tf.int32), axis=1), [1]], 0))

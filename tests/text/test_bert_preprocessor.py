@@ -151,3 +151,5 @@ def test_trim_padding_cuts_to_the_longest_row_rounded_up(preprocessor):
     graph = tf.function(lambda t: trim_padding(preprocessor(t), 4),
                         input_signature=[tf.TensorSpec([None], tf.string)])
     assert graph(tf.constant(["mat"]))["token_ids"].shape == (1, 4)
+    with pytest.raises(ValueError, match="pad_to_multiple_of must be >= 1, got 0"):
+        trim_padding(packed, 0)
