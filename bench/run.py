@@ -32,6 +32,7 @@ REPO = os.path.dirname(BENCH)
 WORKERS = os.path.join(BENCH, "workers")
 SENTIMENT = os.path.join(REPO, "recipes", "data", "sentiment")
 
+# The serve variant of our export padded to the full sequence length (bench/workers/ours.py).
 FULL_LENGTH = "text->probabilities, full length"
 ALL_TASKS = ("infer", "pretrain_step", "tokenize", "serve", "finetune")
 DEFAULT_TASKS = ("infer", "pretrain_step", "tokenize", "serve")
@@ -559,7 +560,8 @@ def markdown(meta, rows, finetune):
         w("## serve — text-in SavedModel")
         w("")
         w("Random-weight classifiers (2 classes), texts from the sentiment data, truncated to "
-          "the sequence length (keras-hub and HF: padded to it; ours: see below). keras-bert-kit: `export_saved_model(BertClassifier(..., "
+          "the sequence length (keras-hub and HF: padded to it; ours: see below). "
+          "keras-bert-kit: `export_saved_model(BertClassifier(..., "
           "preprocessor=BertPreprocessor))`, `serving_default(text)`; keras-hub: "
           "`BertTextClassifier` + `BertTextClassifierPreprocessor` exported as one "
           "`keras.export.ExportArchive` endpoint (keras-hub's own `export` saves only the "

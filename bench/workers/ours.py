@@ -152,7 +152,7 @@ def serve(rec, spec):
                 "text->probabilities": (
                     lambda batch: signature(text=tf.constant(batch))["probabilities"].numpy(),
                     None),
-                "text->probabilities, full length": (
+                "text->probabilities, full length": (  # run.py's FULL_LENGTH
                     lambda batch: full(text=tf.constant(batch))["probabilities"].numpy(), None),
                 "preprocess only": (
                     lambda batch: pre_fn(tf.constant(batch))["token_ids"].numpy(), None),

@@ -46,8 +46,9 @@ class HashDropout(keras.layers.Layer):
     """Dropout (Bernoulli keep mask, kept values scaled by `1 / (1 - rate)`) with cheap random bits.
 
     `keras.layers.Dropout` draws its mask from Philox; XLA on CPU generates those bits very
-    slowly (≈ 200 ns per element in `jit_compile` functions on the machines measured, against
-    ≈ 1 ns for this layer), which made dropout ≈ 14 % of a BERT-base pretraining step there. This
+    slowly (≈ 230 ns per element in `jit_compile` functions on the 2-core CPU measured, against
+    ≈ 0.8 ns for this layer: `bench/probe_xla_cpu.py`), which made dropout ≈ 14 % of a
+    BERT-base pretraining step there (≈ 6 % with this layer). This
     layer hashes each element's index with a key drawn from a `keras.random.SeedGenerator`
     (two rounds of a 32-bit integer mix) and keeps the element when the hash is at least
     `rate * 2**32`: the keep probability is exact to 2**-32, each call gets a fresh key, and the

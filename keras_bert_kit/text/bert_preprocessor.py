@@ -47,6 +47,17 @@ def longest_first_lengths(length_a, length_b, budget):
     return kept_a, kept_b
 
 
+def _check_multiple(pad_to_multiple_of):
+    """`pad_to_multiple_of` as an int >= 1, or one clear error."""
+    if int(pad_to_multiple_of) < 1:
+        raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}.")
+    return int(pad_to_multiple_of)
+
+
+def _round_up(length, multiple):
+    return -(-length // multiple) * multiple
+
+
 def trim_padding(packed, pad_to_multiple_of=8):
     """Cuts packed inputs to the longest sequence of the batch, rounded up to a multiple.
 
@@ -68,13 +79,11 @@ def trim_padding(packed, pad_to_multiple_of=8):
     >>> trim_padding(packed, 2)["token_ids"].numpy().tolist()
     [[2, 5, 3, 0]]
     """
-    if int(pad_to_multiple_of) < 1:
-        raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}.")
+    multiple = _check_multiple(pad_to_multiple_of)
     mask = packed["padding_mask"]
     full = tf.shape(mask)[1]
     longest = tf.reduce_max(tf.concat([tf.reduce_sum(tf.cast(mask, tf.int32), axis=1), [1]], 0))
-    multiple = int(pad_to_multiple_of)
-    kept = tf.minimum(-(-longest // multiple) * multiple, full)
+    kept = tf.minimum(_round_up(longest, multiple), full)
     return {name: value[:, :kept] for name, value in packed.items()}
 
 
@@ -141,8 +150,7 @@ class BertPreprocessor(keras.layers.Layer):
                     f"padding); got sequence_length={sequence_length}, "
                     f"pad_to_multiple_of={pad_to_multiple_of}."
                 )
-            if int(pad_to_multiple_of) < 1:
-                raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}.")
+            _check_multiple(pad_to_multiple_of)
         self.tokenizer = tokenizer
         self.sequence_length = None if sequence_length is None else int(sequence_length)
         self.pad_to_multiple_of = None if pad_to_multiple_of is None else int(pad_to_multiple_of)
@@ -209,7 +217,7 @@ class BertPreprocessor(keras.layers.Layer):
         else:
             length = tf.reduce_max(tf.concat([token_ids.row_lengths(), [0]], 0))
             if self.pad_to_multiple_of is not None:
-                length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
+                length = _round_up(length, self.pad_to_multiple_of)
         token_ids, padding_mask = tf_text.pad_model_inputs(
             token_ids, length, pad_value=self.tokenizer.pad_token_id
         )
