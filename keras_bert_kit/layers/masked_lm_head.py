@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_kit.layers.activations import get_activation, initializer
+from keras_bert_kit.layers.gather import gather_positions
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
@@ -26,7 +27,8 @@ class MaskedLMHead(keras.layers.Layer):
 
     Call args:
         sequence_output: `[batch, seq, hidden_dim]`.
-        mask_positions: `[batch, num_predictions]` int positions to score.
+        mask_positions: `[batch, num_predictions]` int positions to score; None when
+            `sequence_output` already holds just those rows (`[batch, num_predictions, hidden]`).
 
     Example:
     >>> import numpy as np
@@ -63,14 +65,11 @@ class MaskedLMHead(keras.layers.Layer):
                                            name="output_bias")
         self.built = True
 
-    def call(self, sequence_output, mask_positions):
-        # One flat gather of the masked rows (cheaper than take_along_axis' broadcast indices).
-        shape = ops.shape(sequence_output)
-        batch, seq_len = shape[0], shape[1]
-        positions = ops.cast(mask_positions, "int32")
-        offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * seq_len, 1)
-        flat = ops.reshape(sequence_output, (-1, self.hidden_dim))
-        x = ops.take(flat, positions + offsets, axis=0)
+    def call(self, sequence_output, mask_positions=None):
+        if mask_positions is None:
+            x = sequence_output  # already the masked rows (BertPretrainer gathers them earlier)
+        else:
+            x = gather_positions(sequence_output, mask_positions)
         x = self.layer_norm(self._activation_fn(self.transform_dense(x)))
         if self.token_embedding is not None:
             # x · embeddingsᵀ without materialising the transposed [hidden, vocab] table.
@@ -80,8 +79,9 @@ class MaskedLMHead(keras.layers.Layer):
             logits = ops.matmul(x, ops.cast(self.output_kernel, self.compute_dtype))
         return logits + ops.cast(self.output_bias, self.compute_dtype)
 
-    def compute_output_shape(self, sequence_output_shape, mask_positions_shape):
-        return tuple(mask_positions_shape) + (self.vocabulary_size,)
+    def compute_output_shape(self, sequence_output_shape, mask_positions_shape=None):
+        rows = sequence_output_shape[:-1] if mask_positions_shape is None else mask_positions_shape
+        return tuple(rows) + (self.vocabulary_size,)
 
     def get_config(self):
         config = super().get_config()

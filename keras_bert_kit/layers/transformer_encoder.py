@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_kit.layers.activations import get_activation, initializer
+from keras_bert_kit.layers.gather import gather_positions
 from keras_bert_kit.layers.hash_dropout import HashDropout
 
 # Added to the attention scores of padded keys. exp(-1e4) is 0 in float32 (where the softmax
@@ -39,6 +40,11 @@ class TransformerEncoder(keras.layers.Layer):
         padding_mask: optional `[batch, seq]` tensor, 1 for tokens and 0 for padding.
         attention_bias: optional precomputed float32 bias `[batch, 1, 1, seq]` (from
             `padding_mask_to_attention_bias(padding_mask)`), so a stack of blocks computes it once.
+        query_positions: optional `[batch, q]` int positions: the block then computes its output
+            only at those positions (`[batch, q, hidden_dim]`), attending over the whole sequence.
+            Keys and values still come from every position; the query projection, attention
+            output, feed-forward and LayerNorms run on `q` rows. `BertPretrainer` runs its last
+            block this way at [CLS] and the masked positions, the only rows its heads read.
 
     Example:
     >>> import numpy as np
@@ -82,7 +88,8 @@ class TransformerEncoder(keras.layers.Layer):
         self.residual_dropout_layer = HashDropout(dropout, dtype=self.dtype_policy,
                                                   name="residual_dropout")
 
-    def build(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None):
+    def build(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None,
+              query_positions_shape=None):
         hidden = (None, None, self.hidden_dim)
         self.qkv_dense.build(hidden)
         self.attention_output_dense.build(hidden)
@@ -92,11 +99,22 @@ class TransformerEncoder(keras.layers.Layer):
         self.output_layer_norm.build(hidden)
         self.built = True
 
-    def call(self, inputs, padding_mask=None, attention_bias=None, training=None):
+    def call(self, inputs, padding_mask=None, attention_bias=None, query_positions=None,
+             training=None):
         batch, seq_len = ops.shape(inputs)[0], ops.shape(inputs)[1]
-        qkv = ops.reshape(self.qkv_dense(inputs), (batch, seq_len, 3, self.num_heads, self.head_dim))
-        query = qkv[:, :, 0] * ops.cast(self.head_dim ** -0.5, qkv.dtype)
-        key, value = qkv[:, :, 1], qkv[:, :, 2]
+        heads = (self.num_heads, self.head_dim)
+        if query_positions is None:
+            residual, query_len = inputs, seq_len
+            qkv = ops.reshape(self.qkv_dense(inputs), (batch, seq_len, 3) + heads)
+            query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        else:
+            residual = gather_positions(inputs, query_positions)
+            query_len = ops.shape(query_positions)[1]
+            query, key, value = self._project_rows(residual, inputs)
+            query = ops.reshape(query, (batch, query_len) + heads)
+            key = ops.reshape(key, (batch, seq_len) + heads)
+            value = ops.reshape(value, (batch, seq_len) + heads)
+        query = query * ops.cast(self.head_dim ** -0.5, query.dtype)
 
         scores = ops.cast(ops.einsum("bqhd,bkhd->bhqk", query, key), "float32")
         if attention_bias is None and padding_mask is not None:
@@ -106,15 +124,36 @@ class TransformerEncoder(keras.layers.Layer):
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_dropout_layer(probs, training=training)
         context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
-        context = ops.reshape(context, (batch, seq_len, self.hidden_dim))
+        context = ops.reshape(context, (batch, query_len, self.hidden_dim))
 
         attended = self.attention_output_dense(context)
-        x = self.attention_layer_norm(inputs + self.residual_dropout_layer(attended, training=training))
+        x = self.attention_layer_norm(
+            residual + self.residual_dropout_layer(attended, training=training))
         ffn = self.output_dense(self._activation_fn(self.intermediate_dense(x)))
         return self.output_layer_norm(x + self.residual_dropout_layer(ffn, training=training))
 
-    def compute_output_shape(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None):
-        return inputs_shape
+    def _project_rows(self, query_rows, inputs):
+        """Query from `query_rows`, key and value from every row of `inputs`, with the fused kernel.
+
+        The fused `[hidden, 3 * hidden]` kernel is sliced, so each projection multiplies only the
+        rows it needs (a quantized `qkv` layer keeps its own call and projects both in full).
+        """
+        d = self.hidden_dim
+        if getattr(self.qkv_dense, "quantization_mode", None) is not None:
+            query = self.qkv_dense(query_rows)[..., :d]
+            key_value = self.qkv_dense(inputs)[..., d:]
+        else:
+            kernel = ops.cast(self.qkv_dense.kernel, self.compute_dtype)
+            bias = ops.cast(self.qkv_dense.bias, self.compute_dtype)
+            query = ops.matmul(query_rows, kernel[:, :d]) + bias[:d]
+            key_value = ops.matmul(inputs, kernel[:, d:]) + bias[d:]
+        return query, key_value[..., :d], key_value[..., d:]
+
+    def compute_output_shape(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None,
+                             query_positions_shape=None):
+        if query_positions_shape is None:
+            return inputs_shape
+        return (inputs_shape[0], query_positions_shape[1], self.hidden_dim)
 
     def get_config(self):
         config = super().get_config()

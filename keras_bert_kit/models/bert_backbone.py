@@ -1,6 +1,7 @@
 """`BertBackbone`: the BERT encoder as a functional `keras.Model`, with checkpoint interop."""
 
 import keras
+from keras import ops
 
 from keras_bert_kit.layers.bert_embeddings import BertEmbeddings
 from keras_bert_kit.layers.pooler import BertPooler
@@ -97,6 +98,41 @@ class BertBackbone(keras.Model):
         self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
+
+    def call(self, inputs, training=None, mask=None, query_positions=None):
+        """The functional graph; with `query_positions`, the last block only at those rows.
+
+        Args:
+            inputs: dict `token_ids`, `segment_ids`, `padding_mask` (`[batch, seq]`).
+            query_positions: optional `[batch, q]` int positions. `sequence_output` is then
+                `[batch, q, hidden]`, the rows at those positions, and `pooled_output` is
+                unchanged; the last block computes its queries, feed-forward and LayerNorms at
+                [CLS] and those `q` rows only (keys and values from every row). Used by
+                `BertPretrainer` (the MLM head reads only the masked rows); equal to gathering
+                the full `sequence_output`.
+        """
+        if query_positions is None:
+            return super().call(inputs, training=training, mask=mask)
+        x = self.embeddings(inputs["token_ids"], inputs["segment_ids"], training=training)
+        bias = padding_mask_to_attention_bias(inputs["padding_mask"])
+        for layer in self.transformer_layers[:-1]:
+            x = layer(x, attention_bias=bias, training=training)
+        query_positions = ops.cast(query_positions, "int32")
+        rows = ops.concatenate([ops.zeros_like(query_positions[:, :1]), query_positions], axis=1)
+        rows = self.transformer_layers[-1](x, attention_bias=bias, query_positions=rows,
+                                           training=training)
+        return {"sequence_output": rows[:, 1:], "pooled_output": self.pooler(rows)}
+
+    def compute_output_spec(self, inputs, training=None, mask=None, query_positions=None):
+        if query_positions is None:
+            return super().compute_output_spec(inputs, training=training, mask=mask)
+        batch = inputs["token_ids"].shape[0]
+        dtype = self.compute_dtype
+        return {
+            "sequence_output": keras.KerasTensor(
+                (batch, query_positions.shape[1], self.hidden_dim), dtype=dtype),
+            "pooled_output": keras.KerasTensor((batch, self.hidden_dim), dtype=dtype),
+        }
 
     @property
     def token_embedding(self):

@@ -45,8 +45,11 @@ class BertPretrainer(keras.Model):
         # === Functional model ===
         inputs = dict(backbone.input)
         inputs["mask_positions"] = keras.Input(shape=(None,), dtype="int32", name="mask_positions")
-        encoded = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
-        mlm = self.masked_lm_head(encoded["sequence_output"], inputs["mask_positions"])
+        # The heads read only [CLS] and the masked rows, so the backbone's last block runs at
+        # those rows alone (`query_positions`); outputs are those of the full-sequence path.
+        encoded = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+                           query_positions=inputs["mask_positions"])
+        mlm = self.masked_lm_head(encoded["sequence_output"])
         nsp = self.next_sentence_head(encoded["pooled_output"])
         outputs = {
             "mlm": keras.layers.Activation("linear", dtype="float32", name="mlm")(mlm),

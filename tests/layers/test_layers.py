@@ -87,6 +87,36 @@ def test_padding_does_not_change_valid_positions():
     np.testing.assert_allclose(full[:, :4], short, atol=1e-5)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_transformer_encoder_query_positions_equal_gathered_rows(jit):
+    import tensorflow as tf
+
+    block = TransformerEncoder(hidden_dim=16, num_heads=4, intermediate_dim=24, dropout=0.0,
+                               attention_dropout=0.0)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 9, 16)).astype("float32")
+    mask = np.array([[1] * 9, [1] * 6 + [0] * 3], "int32")
+    # Repeats, position 0, the last position and a padded one.
+    positions = np.array([[0, 8, 3, 3], [0, 5, 1, 7]], "int32")
+    full = np.asarray(block(x, padding_mask=mask))
+    fn = tf.function(lambda a, m, p: block(a, padding_mask=m, query_positions=p), jit_compile=jit)
+    rows = np.asarray(fn(x, mask, positions))
+    assert rows.shape == (2, 4, 16)
+    np.testing.assert_allclose(rows, np.take_along_axis(full, positions[..., None], axis=1),
+                               atol=1e-5)
+    # The gradient wrt the inputs equals the full path's, restricted to those rows.
+    weights = rng.normal(size=rows.shape).astype("float32")
+    xt = tf.constant(x)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(xt)
+        loss_rows = tf.reduce_sum(block(xt, padding_mask=mask, query_positions=positions) * weights)
+        gathered = tf.gather(block(xt, padding_mask=mask), positions, batch_dims=1)
+        loss_full = tf.reduce_sum(gathered * weights)
+    for a, b in zip(tape.gradient(loss_rows, [xt] + block.trainable_weights),
+                    tape.gradient(loss_full, [xt] + block.trainable_weights)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
 def test_masked_lm_head_gathers_and_ties(tmp_path):
     embedding = keras.layers.Embedding(30, 8)
     embedding.build(None)
@@ -101,6 +131,8 @@ def test_masked_lm_head_gathers_and_ties(tmp_path):
     x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
     expected = x @ embedding.embeddings.numpy().T + head.output_bias.numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4)
+    # Rows gathered beforehand (BertPretrainer's path): the same logits.
+    np.testing.assert_allclose(np.asarray(head(gathered)), logits, atol=1e-6)
     assert len(head.trainable_weights) == 5  # transform kernel/bias, LN gamma/beta, output bias
     assert_config_round_trip(head)
 

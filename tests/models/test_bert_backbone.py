@@ -102,3 +102,18 @@ def test_fit_with_jit_compile_under_mirrored_strategy():
     x = random_inputs(batch=8, seq=12, pad_last=False)["token_ids"]
     history = model.fit(x, np.arange(8) % 2, epochs=3, batch_size=4, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_query_positions_return_those_rows_and_the_same_pooled_output():
+    backbone = BertBackbone(**TINY)
+    x = random_inputs(batch=3, seq=11)
+    positions = np.array([[1, 2], [10, 0], [4, 4]], "int32")
+    full = backbone(x)
+    rows = backbone(x, query_positions=positions)
+    assert rows["sequence_output"].shape == (3, 2, TINY["hidden_dim"])
+    np.testing.assert_allclose(
+        np.asarray(rows["sequence_output"]),
+        np.take_along_axis(np.asarray(full["sequence_output"]), positions[..., None], axis=1),
+        atol=1e-5)
+    np.testing.assert_allclose(np.asarray(rows["pooled_output"]),
+                               np.asarray(full["pooled_output"]), atol=1e-6)

@@ -49,6 +49,58 @@ def test_mlm_loss_ignores_zero_weight_slots():
     assert model.evaluate(as_dataset(x, y, w), verbose=0, return_dict=True)["mlm_loss"] == pytest.approx(base)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_last_block_at_masked_rows_equals_full_sequence_path(jit):
+    """The pretrainer runs its last block only at [CLS] + masked rows: same outputs, same gradients."""
+    keras.utils.set_random_seed(3)
+    backbone = BertBackbone(**TINY)
+    model = BertPretrainer(backbone)
+    x, y, w = pretraining_batch(batch=4, seq=16)
+    x["padding_mask"][1, 12:] = 0
+    x["mask_positions"][2] = [1, 3, 15, 0]  # the last position and a padding slot at 0
+
+    def full_path(inputs):
+        encoded = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
+        return {"mlm": model.masked_lm_head(encoded["sequence_output"], inputs["mask_positions"]),
+                "nsp": model.next_sentence_head(encoded["pooled_output"])}
+
+    def loss_and_grads(fn):
+        with tf.GradientTape() as tape:
+            out = fn(x)
+            loss = (tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(
+                        y["mlm"], out["mlm"], from_logits=True) * w["mlm"])
+                    + tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(
+                        y["nsp"], out["nsp"], from_logits=True)))
+        return out, tape.gradient(loss, model.trainable_variables)
+
+    fast = tf.function(lambda: loss_and_grads(model), jit_compile=jit)()
+    ref = tf.function(lambda: loss_and_grads(full_path), jit_compile=jit)()
+    for key in ("mlm", "nsp"):
+        np.testing.assert_allclose(np.asarray(fast[0][key]), np.asarray(ref[0][key]), atol=1e-5)
+    assert len(fast[1]) == len(model.trainable_variables) and all(g is not None for g in fast[1])
+    for variable, a, b in zip(model.trainable_variables, fast[1], ref[1]):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(),
+                                   atol=1e-5, err_msg=variable.path)
+
+
+def test_saved_weights_keep_the_backbone_layout(tmp_path):
+    """`.keras` files keep one nested backbone (`layers/bert_backbone/...`), as earlier releases wrote."""
+    import zipfile
+
+    import h5py
+
+    path = tmp_path / "m.keras"
+    BertPretrainer(BertBackbone(**TINY)).save(path)
+    with zipfile.ZipFile(path) as archive:
+        archive.extract("model.weights.h5", tmp_path)
+    names = []
+    with h5py.File(tmp_path / "model.weights.h5") as f:
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    top = {name.split("/")[1] for name in names}
+    assert top == {"bert_backbone", "masked_lm_head", "next_sentence_head"}
+    assert "layers/bert_backbone/layers/transformer_encoder_1/qkv_dense/vars/0" in names
+
+
 def test_heads_load_from_pytorch_checkpoint_and_round_trip_to_hf(tmp_path):
     transformers = pytest.importorskip("transformers")
     ref = np.load(FIXTURES / "tiny_bert_pytorch_reference.npz")

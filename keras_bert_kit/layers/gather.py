@@ -1,0 +1,27 @@
+"""`gather_positions`: the rows of a `[batch, seq, hidden]` tensor at per-sequence positions."""
+
+from keras import ops
+
+
+def gather_positions(sequence, positions):
+    """Rows `sequence[b, positions[b, i]]` as `[batch, num_positions, hidden]`.
+
+    One flat gather over `batch * seq` rows: cheaper, under XLA and in its gradient, than
+    `take_along_axis` with indices broadcast over the hidden axis.
+
+    Args:
+        sequence: `[batch, seq, hidden]` tensor.
+        positions: `[batch, num_positions]` integer positions in `[0, seq)`.
+
+    Example:
+    >>> import numpy as np
+    >>> x = np.arange(12, dtype="float32").reshape(2, 3, 2)
+    >>> np.asarray(gather_positions(x, np.array([[2], [0]]))).tolist()
+    [[[4.0, 5.0]], [[6.0, 7.0]]]
+    """
+    shape = ops.shape(sequence)
+    batch, seq_len, hidden = shape[0], shape[1], shape[2]
+    positions = ops.cast(positions, "int32")
+    offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * seq_len, 1)
+    flat = ops.reshape(sequence, (-1, hidden))
+    return ops.take(flat, positions + offsets, axis=0)
