@@ -10,6 +10,12 @@ from keras_bert_kit.layers.transformer_encoder import (TransformerEncoder,
 from keras_bert_kit.models.bert_config import BertConfig
 
 
+def cls_only(token_ids):
+    """Empty `[batch, 0]` query positions: `backbone(inputs, query_positions=cls_only(ids))`
+    computes the last block at [CLS] only, for models that read just `pooled_output`."""
+    return ops.zeros_like(token_ids[:, :0])
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
 class BertBackbone(keras.Model):
     """BERT encoder: embeddings, `num_layers` transformer blocks and the pooler.
@@ -118,7 +124,8 @@ class BertBackbone(keras.Model):
         for layer in self.transformer_layers[:-1]:
             x = layer(x, attention_bias=bias, training=training)
         query_positions = ops.cast(query_positions, "int32")
-        rows = ops.concatenate([ops.zeros_like(query_positions[:, :1]), query_positions], axis=1)
+        cls = ops.zeros((ops.shape(query_positions)[0], 1), "int32")
+        rows = ops.concatenate([cls, query_positions], axis=1)
         rows = self.transformer_layers[-1](x, attention_bias=bias, query_positions=rows,
                                            training=training)
         return {"sequence_output": rows[:, 1:], "pooled_output": self.pooler(rows)}

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.layers.mean_pooling import MeanPooling
+from keras_bert_kit.models.bert_backbone import cls_only
 from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
 from keras_bert_kit.text.bert_preprocessor import trim_padding
 
@@ -89,14 +90,15 @@ class BertClassifier(BertTask):
 
         # === Functional model ===
         inputs = dict(backbone.input)
-        encoded = backbone(inputs)
         if pooling == "mean":
+            encoded = backbone(inputs)
             pooled = MeanPooling(name="mean_pooling")(encoded["sequence_output"], inputs["padding_mask"])
             # The [CLS] pooler does not feed the logits: freeze it rather than leave it without
             # gradients (its weights stay as loaded, for `encode` and later reuse).
             backbone.pooler.trainable = False
         else:
-            pooled = encoded["pooled_output"]
+            # Only [CLS] feeds the pooler: the last block runs at that row alone.
+            pooled = backbone(inputs, query_positions=cls_only(inputs["token_ids"]))["pooled_output"]
         logits = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 

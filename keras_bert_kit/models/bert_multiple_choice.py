@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_kit.layers.activations import initializer
+from keras_bert_kit.models.bert_backbone import cls_only
 from keras_bert_kit.models.bert_task import BertTask
 
 
@@ -46,7 +47,9 @@ class BertMultipleChoice(BertTask):
         inputs = {n: keras.Input(shape=(num_choices, None), dtype="int32", name=n) for n in names}
         merge = keras.layers.Lambda(lambda t: ops.reshape(t, (-1, ops.shape(t)[-1])),
                                     name="merge_choices")
-        pooled = backbone({n: merge(inputs[n]) for n in names})["pooled_output"]
+        merged = {n: merge(inputs[n]) for n in names}
+        # Only [CLS] feeds the pooler: the last block runs at that row alone.
+        pooled = backbone(merged, query_positions=cls_only(merged["token_ids"]))["pooled_output"]
         logits = self.output_dense(self.output_dropout(pooled))
         logits = keras.layers.Lambda(lambda t: ops.reshape(t, (-1, num_choices)),
                                      name="split_choices")(logits)

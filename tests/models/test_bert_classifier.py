@@ -62,3 +62,15 @@ def test_bad_arguments():
         BertClassifier(BertBackbone(**TINY), num_classes=3, label_vocabulary=["a", "b"])
     with pytest.raises(ValueError, match="problem_type='ranking'"):
         BertClassifier(BertBackbone(**TINY), problem_type="ranking")
+
+
+def test_pooled_classifier_equals_the_full_backbone_path():
+    """The pooled classifier runs the last block at [CLS] only; logits equal the full path's."""
+    backbone = BertBackbone(**TINY)
+    classifier = BertClassifier(backbone, num_classes=3)
+    x = random_inputs(batch=4, seq=13)
+    full = backbone(x)["pooled_output"]
+    expected = classifier.output_dense(full)
+    np.testing.assert_allclose(np.asarray(classifier(x)), np.asarray(expected), atol=1e-5)
+    xla = tf.function(lambda inputs: classifier(inputs), jit_compile=True)
+    np.testing.assert_allclose(np.asarray(xla(x)), np.asarray(expected), atol=1e-5)
