@@ -1,0 +1,108 @@
+"""Where a BERT-base pretraining step's time goes on this CPU (XLA), piece by piece.
+
+    .venv/bin/python bench/probe_step_breakdown.py          # ~4 min on 2 cores
+
+Times, under `jit_compile=True`, forward + backward of each piece one encoder block is made of
+(its four dense matmuls, the attention core, exact GELU) at BERT-base batch 8 x seq 128, scales
+them to the 12 blocks, and puts them next to the whole `train_on_batch` step (Adam, MLM + NSP) with
+and without dropout and the float32 `tf.matmul` 2048² peak. The gap between the step and the sum
+of its dense matmuls is what any implementation could still win at float32; `bench/run.py` is the
+comparison with peers. Prints one line per measurement (p50 after warm-up).
+"""
+
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "workers"))
+
+BATCH, SEQ, HIDDEN, HEADS, LAYERS, MASKS = 8, 128, 768, 12, 12, 20
+
+
+def p50(fn, warmup=3, steps=10):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def forward_backward(fn, *args):
+    """p50 seconds of fn's forward + the gradient wrt its inputs (and variables), under XLA."""
+    def step(*xs):
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            out = fn(*xs)
+            loss = tf.reduce_sum(out * out)
+        return tape.gradient(loss, list(xs) + list(tape.watched_variables()))
+    compiled = tf.function(step, jit_compile=True)
+    return p50(lambda: [g.numpy() for g in compiled(*args)])
+
+
+def line(name, seconds, flops=None, per_step=None):
+    rate = f"  {flops / seconds / 1e9:6.0f} GFLOP/s" if flops else ""
+    total = f"  x{LAYERS} blocks: {per_step * 1e3:6.0f} ms" if per_step else ""
+    print(f"{name:44s} {seconds * 1e3:8.1f} ms{rate}{total}", flush=True)
+
+
+def main():
+    n = 2048
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    matmul = tf.function(tf.matmul)
+    t = p50(lambda: matmul(a, b).numpy())
+    line("tf.matmul 2048² float32 (graph): peak", t, 2 * n ** 3)
+
+    tokens = BATCH * SEQ
+    dense_total = 0.0
+    for k, m in ((HIDDEN, 3 * HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, 4 * HIDDEN), (4 * HIDDEN, HIDDEN)):
+        x = tf.random.normal([tokens, k])
+        w = tf.Variable(tf.random.normal([k, m]) * 0.02)
+        t = forward_backward(lambda x: tf.matmul(x, w), x)
+        dense_total += t * LAYERS
+        line(f"dense {tokens}x{k} @ {k}x{m} fwd+bwd", t, 3 * 2 * tokens * k * m, t * LAYERS)
+
+    head_dim = HIDDEN // HEADS
+    q, k, v = (tf.random.normal([BATCH, SEQ, HEADS, head_dim]) for _ in range(3))
+
+    def attention(q, k, v):
+        probs = tf.nn.softmax(tf.einsum("bqhd,bkhd->bhqk", q, k), axis=-1)
+        return tf.einsum("bhqk,bkhd->bqhd", probs, v)
+    t = forward_backward(attention, q, k, v)
+    line("attention core (scores, softmax, context)", t, 3 * 4 * BATCH * SEQ * SEQ * HIDDEN,
+         t * LAYERS)
+
+    inner = tf.random.normal([tokens, 4 * HIDDEN])
+    t = forward_backward(lambda x: 0.5 * x * (1.0 + tf.math.erf(x / np.sqrt(2.0))), inner)
+    line("exact GELU [1024, 3072]", t, None, t * LAYERS)
+    print(f"{'sum of the dense matmuls (12 blocks)':44s} {dense_total * 1e3:8.1f} ms", flush=True)
+
+    import _common as C
+
+    from keras_bert_kit.models.bert_backbone import BertBackbone
+    from keras_bert_kit.models.bert_pretrainer import BertPretrainer
+
+    cfg = dict(vocabulary_size=30522, num_layers=LAYERS, num_heads=HEADS, hidden_dim=HIDDEN,
+               intermediate_dim=4 * HIDDEN, max_sequence_length=512)
+    batch = C.pretraining_batch(cfg, BATCH, SEQ, MASKS)
+    x = {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
+    y = {"mlm": batch["mask_ids"], "nsp": batch["next_sentence_labels"]}
+    w = {"mlm": batch["mask_weights"], "nsp": np.ones(BATCH, np.float32)}
+    for rate in (0.1, 0.0):
+        keras.utils.set_random_seed(C.SEED)
+        model = BertPretrainer(BertBackbone(**cfg, dropout=rate, attention_dropout=rate))
+        model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=True)
+        t = p50(lambda: model.train_on_batch(x, y, sample_weight=w), warmup=2, steps=6)
+        line(f"BertPretrainer train step, dropout {rate}", t)
+
+
+if __name__ == "__main__":
+    main()
