@@ -21,6 +21,8 @@ class BertPretrainer(keras.Model):
     projection tied to the word embeddings) and `nsp` (float32 logits `[batch, 2]`; 0 = is next).
     Labels for `fit()`: `{"mlm": mask_ids, "nsp": next_sentence_labels}` with sample weights
     `{"mlm": mask_weights, "nsp": ones}` — exactly what `read_pretraining_records` yields.
+    The backbone's last block runs only at [CLS] and the masked positions (the rows the heads
+    read; `BertBackbone(..., query_positions=)`), with the same outputs and gradients.
 
     Args:
         backbone: a `BertBackbone`.
