@@ -1,6 +1,9 @@
 """Where a BERT-base pretraining step's time goes on this CPU (XLA), piece by piece.
 
     .venv/bin/python bench/probe_step_breakdown.py          # ~4 min on 2 cores
+    .venv/bin/python bench/probe_step_breakdown.py --ab     # instead: last block at the masked
+                                                            #   rows vs the full sequence,
+                                                            #   BERT-base and L4/H256 (~8 min)
 
 Times, under `jit_compile=True`, forward + backward of each piece one encoder block is made of
 (its four dense matmuls, the attention core, exact GELU) at BERT-base batch 8 x seq 128, scales
@@ -104,5 +107,50 @@ def main():
         line(f"BertPretrainer train step, dropout {rate}", t)
 
 
+def full_sequence_pretrainer(model):
+    """`model`'s layers wired the plain way: the whole last block, then the head gathers."""
+    backbone = model.backbone
+    inputs = dict(backbone.input)
+    inputs["mask_positions"] = keras.Input(shape=(None,), dtype="int32", name="mask_positions")
+    encoded = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
+    mlm = model.masked_lm_head(encoded["sequence_output"], inputs["mask_positions"])
+    nsp = model.next_sentence_head(encoded["pooled_output"])
+    return keras.Model(inputs, {"mlm": keras.layers.Activation("linear", name="mlm")(mlm),
+                                "nsp": keras.layers.Activation("linear", name="nsp")(nsp)})
+
+
+def last_block_ab():
+    """Train step p50 with the last block at [CLS] + masked rows (ours) vs the full sequence."""
+    import _common as C
+
+    from keras_bert_kit.models.bert_backbone import BertBackbone
+    from keras_bert_kit.models.bert_pretrainer import BertPretrainer
+
+    losses = {"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              "nsp": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+    for layers, hidden, batch_size in ((LAYERS, HIDDEN, BATCH), (4, 256, 32)):
+        cfg = dict(vocabulary_size=30522, num_layers=layers, num_heads=hidden // 64,
+                   hidden_dim=hidden, intermediate_dim=4 * hidden, max_sequence_length=512)
+        batch = C.pretraining_batch(cfg, batch_size, SEQ, MASKS)
+        x = {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
+        y = {"mlm": batch["mask_ids"], "nsp": batch["next_sentence_labels"]}
+        w = {"mlm": batch["mask_weights"], "nsp": np.ones(batch_size, np.float32)}
+        keras.utils.set_random_seed(C.SEED)
+        ours = BertPretrainer(BertBackbone(**cfg))
+        times = {}
+        # Alternated, twice each, so drift on a shared machine hits both alike.
+        for name in ("masked rows", "full sequence") * 2:
+            model = ours if name == "masked rows" else full_sequence_pretrainer(ours)
+            model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=losses, jit_compile=True)
+            t = p50(lambda: model.train_on_batch(x, y, sample_weight=w), warmup=2, steps=5)
+            times.setdefault(name, []).append(t)
+        a, b = min(times["masked rows"]), min(times["full sequence"])
+        print(f"L{layers}/H{hidden} b{batch_size} train step: last block at masked rows "
+              f"{a * 1e3:.0f} ms, full sequence {b * 1e3:.0f} ms -> {a / b:.3f}x", flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    if "--ab" in sys.argv:
+        last_block_ab()
+    else:
+        main()
