@@ -15,7 +15,6 @@ comparison with peers. Prints one line per measurement (p50 after warm-up).
 
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,18 +24,9 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "workers"))
 
+from probe_xla_cpu import p50  # noqa: E402 - the same p50-after-warm-up timer
+
 BATCH, SEQ, HIDDEN, HEADS, LAYERS, MASKS = 8, 128, 768, 12, 12, 20
-
-
-def p50(fn, warmup=3, steps=10):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def forward_backward(fn, *args):
