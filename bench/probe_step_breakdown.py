@@ -24,6 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "workers"))
 
+from _common import SEED, pretraining_batch  # noqa: E402 - the bench's shared inputs
 from probe_xla_cpu import p50  # noqa: E402 - the same p50-after-warm-up timer
 
 BATCH, SEQ, HIDDEN, HEADS, LAYERS, MASKS = 8, 128, 768, 12, 12, 20
@@ -39,6 +40,17 @@ def forward_backward(fn, *args):
         return tape.gradient(loss, list(xs) + list(tape.watched_variables()))
     compiled = tf.function(step, jit_compile=True)
     return p50(lambda: [g.numpy() for g in compiled(*args)])
+
+
+def pretraining_inputs(layers, hidden, batch_size):
+    """A BERT config (vocab 30522, 64-wide heads) and the bench's seeded MLM+NSP batch for it."""
+    cfg = dict(vocabulary_size=30522, num_layers=layers, num_heads=hidden // 64,
+               hidden_dim=hidden, intermediate_dim=4 * hidden, max_sequence_length=512)
+    batch = pretraining_batch(cfg, batch_size, SEQ, MASKS)
+    x = {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
+    y = {"mlm": batch["mask_ids"], "nsp": batch["next_sentence_labels"]}
+    w = {"mlm": batch["mask_weights"], "nsp": np.ones(batch_size, np.float32)}
+    return cfg, x, y, w
 
 
 def line(name, seconds, flops=None, per_step=None):
@@ -78,19 +90,12 @@ def main():
     line("exact GELU [1024, 3072]", t, None, t * LAYERS)
     print(f"{'sum of the dense matmuls (12 blocks)':44s} {dense_total * 1e3:8.1f} ms", flush=True)
 
-    import _common as C
-
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.models.bert_pretrainer import BertPretrainer
 
-    cfg = dict(vocabulary_size=30522, num_layers=LAYERS, num_heads=HEADS, hidden_dim=HIDDEN,
-               intermediate_dim=4 * HIDDEN, max_sequence_length=512)
-    batch = C.pretraining_batch(cfg, BATCH, SEQ, MASKS)
-    x = {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
-    y = {"mlm": batch["mask_ids"], "nsp": batch["next_sentence_labels"]}
-    w = {"mlm": batch["mask_weights"], "nsp": np.ones(BATCH, np.float32)}
+    cfg, x, y, w = pretraining_inputs(LAYERS, HIDDEN, BATCH)
     for rate in (0.1, 0.0):
-        keras.utils.set_random_seed(C.SEED)
+        keras.utils.set_random_seed(SEED)
         model = BertPretrainer(BertBackbone(**cfg, dropout=rate, attention_dropout=rate))
         model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=True)
         t = p50(lambda: model.train_on_batch(x, y, sample_weight=w), warmup=2, steps=6)
@@ -111,21 +116,14 @@ def full_sequence_pretrainer(model):
 
 def last_block_ab():
     """Train step p50 with the last block at [CLS] + masked rows (ours) vs the full sequence."""
-    import _common as C
-
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.models.bert_pretrainer import BertPretrainer
 
     losses = {"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
               "nsp": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
     for layers, hidden, batch_size in ((LAYERS, HIDDEN, BATCH), (4, 256, 32)):
-        cfg = dict(vocabulary_size=30522, num_layers=layers, num_heads=hidden // 64,
-                   hidden_dim=hidden, intermediate_dim=4 * hidden, max_sequence_length=512)
-        batch = C.pretraining_batch(cfg, batch_size, SEQ, MASKS)
-        x = {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
-        y = {"mlm": batch["mask_ids"], "nsp": batch["next_sentence_labels"]}
-        w = {"mlm": batch["mask_weights"], "nsp": np.ones(batch_size, np.float32)}
-        keras.utils.set_random_seed(C.SEED)
+        cfg, x, y, w = pretraining_inputs(layers, hidden, batch_size)
+        keras.utils.set_random_seed(SEED)
         ours = BertPretrainer(BertBackbone(**cfg))
         times = {}
         # Alternated, twice each, so drift on a shared machine hits both alike.

@@ -1,6 +1,16 @@
 """`gather_positions`: the rows of a `[batch, seq, hidden]` tensor at per-sequence positions."""
 
+import keras
 from keras import ops
+
+
+def check_positions(positions, name="positions"):
+    """Raises one clear `ValueError` unless `positions` is a rank-2 integer tensor."""
+    shape = tuple(positions.shape)
+    dtype = keras.backend.standardize_dtype(positions.dtype)
+    if len(shape) != 2 or "int" not in dtype:
+        raise ValueError(f"{name} must be [batch, num_positions] integer positions, got shape "
+                         f"{shape} and dtype {dtype}")
 
 
 def gather_positions(sequence, positions):
@@ -19,6 +29,7 @@ def gather_positions(sequence, positions):
     >>> np.asarray(gather_positions(x, np.array([[2], [0]]))).tolist()
     [[[4.0, 5.0]], [[6.0, 7.0]]]
     """
+    check_positions(positions)
     shape = ops.shape(sequence)
     batch, seq_len, hidden = shape[0], shape[1], shape[2]
     positions = ops.cast(positions, "int32")

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_kit.layers.bert_embeddings import BertEmbeddings
+from keras_bert_kit.layers.gather import check_positions
 from keras_bert_kit.layers.pooler import BertPooler
 from keras_bert_kit.layers.transformer_encoder import (TransformerEncoder,
                                                        padding_mask_to_attention_bias)
@@ -79,14 +80,10 @@ class BertBackbone(keras.Model):
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        x = self.embeddings(token_ids, segment_ids)
         bias = keras.layers.Lambda(padding_mask_to_attention_bias, name="attention_bias")(padding_mask)
-        for layer in self.transformer_layers:
-            x = layer(x, attention_bias=bias)
-        pooled = self.pooler(x)
         super().__init__(
             inputs={"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
-            outputs={"sequence_output": x, "pooled_output": pooled},
+            outputs=self._encode(token_ids, segment_ids, bias),
             dtype=dtype,
             **kwargs,
         )
@@ -119,20 +116,30 @@ class BertBackbone(keras.Model):
         """
         if query_positions is None:
             return super().call(inputs, training=training, mask=mask)
-        x = self.embeddings(inputs["token_ids"], inputs["segment_ids"], training=training)
         bias = padding_mask_to_attention_bias(inputs["padding_mask"])
+        return self._encode(inputs["token_ids"], inputs["segment_ids"], bias, query_positions,
+                            training=training)
+
+    def _encode(self, token_ids, segment_ids, bias, query_positions=None, training=None):
+        """Embeddings → blocks → pooler: the functional graph (symbolic) and the
+        `query_positions` path (called eagerly or traced) share this one wiring."""
+        x = self.embeddings(token_ids, segment_ids, training=training)
         for layer in self.transformer_layers[:-1]:
             x = layer(x, attention_bias=bias, training=training)
-        query_positions = ops.cast(query_positions, "int32")
+        last = self.transformer_layers[-1]
+        if query_positions is None:
+            x = last(x, attention_bias=bias, training=training)
+            return {"sequence_output": x, "pooled_output": self.pooler(x)}
+        check_positions(query_positions, "query_positions")
         cls = ops.zeros((ops.shape(query_positions)[0], 1), "int32")
-        rows = ops.concatenate([cls, query_positions], axis=1)
-        rows = self.transformer_layers[-1](x, attention_bias=bias, query_positions=rows,
-                                           training=training)
+        rows = ops.concatenate([cls, ops.cast(query_positions, "int32")], axis=1)
+        rows = last(x, attention_bias=bias, query_positions=rows, training=training)
         return {"sequence_output": rows[:, 1:], "pooled_output": self.pooler(rows)}
 
     def compute_output_spec(self, inputs, training=None, mask=None, query_positions=None):
         if query_positions is None:
             return super().compute_output_spec(inputs, training=training, mask=mask)
+        check_positions(query_positions, "query_positions")
         batch = inputs["token_ids"].shape[0]
         dtype = self.compute_dtype
         return {
