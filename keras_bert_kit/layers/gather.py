@@ -1,16 +1,18 @@
 """`gather_positions`: the rows of a `[batch, seq, hidden]` tensor at per-sequence positions."""
 
-import keras
 from keras import ops
 
 
 def check_positions(positions, name="positions"):
-    """Raises one clear `ValueError` unless `positions` is a rank-2 integer tensor."""
+    """Raises one clear `ValueError` unless `positions` is rank 2 (`[batch, num_positions]`).
+
+    Any numeric dtype is accepted and cast to int32 by the caller (functional models may hand
+    ids through float-typed layers).
+    """
     shape = tuple(positions.shape)
-    dtype = keras.backend.standardize_dtype(positions.dtype)
-    if len(shape) != 2 or "int" not in dtype:
+    if len(shape) != 2:
         raise ValueError(f"{name} must be [batch, num_positions] integer positions, got shape "
-                         f"{shape} and dtype {dtype}")
+                         f"{shape}")
 
 
 def gather_positions(sequence, positions):
