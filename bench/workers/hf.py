@@ -38,22 +38,23 @@ def hf_inputs(batch):
 
 def infer(rec, spec):
     import tensorflow as tf
+    import tf_keras
     import transformers
 
     for case in spec["cases"]:
         inputs = {k: tf.constant(v) for k, v in
                   hf_inputs(C.random_batch(case["cfg"], case["batch"], case["seq"])).items()}
-        model = transformers.TFBertModel(hf_config(case["cfg"]))
-        model(inputs)
         for variant in C.variants(spec):
             def run():
-                fn = tf.function(lambda x: model(x, training=False), jit_compile=variant == "xla")
+                with C.precision(variant, tf_keras):
+                    model = transformers.TFBertModel(hf_config(case["cfg"]))
+                    model(inputs)
+                fn = tf.function(lambda x: model(x, training=False), jit_compile=C.jit(variant))
                 warm, times = C.time_steps(lambda: fn(inputs).pooler_output.numpy(),
                                            spec["timing"])
                 rec.add(case["id"], variant, warm, times)
             C.guarded(rec, case["id"], variant, run)
-        del model
-        C.free_memory()
+            C.free_memory()
     rec.info.update(tf=tf.__version__, transformers=transformers.__version__)
 
 
@@ -70,11 +71,12 @@ def pretrain_step(rec, spec):
         for variant in C.variants(spec):
             def run():
                 tf_keras.utils.set_random_seed(C.SEED)
-                model = transformers.TFBertForPreTraining(hf_config(case["cfg"]))
-                model(hf_inputs(b))
+                with C.precision(variant, tf_keras):
+                    model = transformers.TFBertForPreTraining(hf_config(case["cfg"]))
+                    model(hf_inputs(b))
                 # No loss given: the model's own MLM (-100 = unscored) + NSP loss is used.
                 model.compile(optimizer=tf_keras.optimizers.Adam(case["learning_rate"]),
-                              jit_compile=variant == "xla")
+                              jit_compile=C.jit(variant))
                 step = lambda: model.train_on_batch(x)  # noqa: E731
                 warm, times = C.time_steps(step, spec["timing"])
                 loss = step()

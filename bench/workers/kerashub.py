@@ -23,21 +23,22 @@ def backbone(cfg):
 
 
 def infer(rec, spec):
+    import keras
     import tensorflow as tf
 
     for case in spec["cases"]:
-        model = backbone(case["cfg"])
         inputs = {k: tf.constant(v) for k, v in
                   C.random_batch(case["cfg"], case["batch"], case["seq"]).items()}
         for variant in C.variants(spec):
             def run():
-                fn = tf.function(lambda x: model(x, training=False), jit_compile=variant == "xla")
+                with C.precision(variant, keras):
+                    model = backbone(case["cfg"])
+                fn = tf.function(lambda x: model(x, training=False), jit_compile=C.jit(variant))
                 warm, times = C.time_steps(lambda: fn(inputs)["pooled_output"].numpy(),
                                            spec["timing"])
                 rec.add(case["id"], variant, warm, times)
             C.guarded(rec, case["id"], variant, run)
-        del model
-        C.free_memory()
+            C.free_memory()
 
 
 def pretrain_step(rec, spec):
@@ -50,10 +51,12 @@ def pretrain_step(rec, spec):
         for variant in C.variants(spec):
             def run():
                 keras.utils.set_random_seed(C.SEED)
-                model = keras_hub.models.BertMaskedLM(backbone(case["cfg"]), preprocessor=None)
+                with C.precision(variant, keras):
+                    model = keras_hub.models.BertMaskedLM(backbone(case["cfg"]),
+                                                          preprocessor=None)
                 # Loss and weighted accuracy are keras-hub's defaults ("auto").
                 model.compile(optimizer=keras.optimizers.Adam(case["learning_rate"]),
-                              jit_compile=variant == "xla")
+                              jit_compile=C.jit(variant))
                 step = lambda: model.train_on_batch(x, b["mask_ids"],  # noqa: E731
                                                     sample_weight=b["mask_weights"])
                 warm, times = C.time_steps(step, spec["timing"])

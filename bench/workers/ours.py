@@ -20,24 +20,25 @@ def backbone_kwargs(cfg):
 
 
 def infer(rec, spec):
+    import keras
     import tensorflow as tf
 
     from keras_bert_kit.models.bert_backbone import BertBackbone
 
     for case in spec["cases"]:
-        backbone = BertBackbone(**backbone_kwargs(case["cfg"]))
         inputs = {k: tf.constant(v) for k, v in
                   C.random_batch(case["cfg"], case["batch"], case["seq"]).items()}
         for variant in C.variants(spec):
             def run():
+                with C.precision(variant, keras):
+                    backbone = BertBackbone(**backbone_kwargs(case["cfg"]))
                 fn = tf.function(lambda x: backbone(x, training=False),
-                                 jit_compile=variant == "xla")
+                                 jit_compile=C.jit(variant))
                 warm, times = C.time_steps(lambda: fn(inputs)["pooled_output"].numpy(),
                                            spec["timing"])
                 rec.add(case["id"], variant, warm, times)
             C.guarded(rec, case["id"], variant, run)
-        del backbone
-        C.free_memory()
+            C.free_memory()
 
 
 def pretrain_step(rec, spec):
@@ -54,9 +55,10 @@ def pretrain_step(rec, spec):
         for variant in C.variants(spec):
             def run():
                 keras.utils.set_random_seed(C.SEED)
-                model = BertPretrainer(BertBackbone(**backbone_kwargs(case["cfg"])))
+                with C.precision(variant, keras):
+                    model = BertPretrainer(BertBackbone(**backbone_kwargs(case["cfg"])))
                 model.compile(optimizer=keras.optimizers.Adam(case["learning_rate"]),
-                              jit_compile=variant == "xla")
+                              jit_compile=C.jit(variant))
                 warm, times = C.time_steps(lambda: model.train_on_batch(x, y, sample_weight=sw),
                                            spec["timing"])
                 loss = float(model.train_on_batch(x, y, sample_weight=sw)[0])

@@ -105,15 +105,17 @@ class TransformerEncoder(keras.layers.Layer):
         heads = (self.num_heads, self.head_dim)
         if query_positions is None:
             residual, query_len = inputs, seq_len
-            qkv = ops.reshape(self.qkv_dense(inputs), (batch, seq_len, 3) + heads)
-            query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+            # A split along the last axis (gradient: one concat) rather than slicing a
+            # [batch, seq, 3, heads, head_dim] view (gradient: three zero-padded copies summed):
+            # the same under XLA, ≈ 10 % faster per block in graph mode (`bench/README.md`).
+            query, key, value = ops.split(self.qkv_dense(inputs), 3, axis=-1)
         else:
             residual = gather_positions(inputs, query_positions)
             query_len = ops.shape(query_positions)[1]
             query, key, value = self._project_rows(residual, inputs)
-            query = ops.reshape(query, (batch, query_len) + heads)
-            key = ops.reshape(key, (batch, seq_len) + heads)
-            value = ops.reshape(value, (batch, seq_len) + heads)
+        query = ops.reshape(query, (batch, query_len) + heads)
+        key = ops.reshape(key, (batch, seq_len) + heads)
+        value = ops.reshape(value, (batch, seq_len) + heads)
         query = query * ops.cast(self.head_dim ** -0.5, query.dtype)
 
         scores = ops.cast(ops.einsum("bqhd,bkhd->bhqk", query, key), "float32")
@@ -147,7 +149,8 @@ class TransformerEncoder(keras.layers.Layer):
             bias = ops.cast(self.qkv_dense.bias, self.compute_dtype)
             query = ops.matmul(query_rows, kernel[:, :d]) + bias[:d]
             key_value = ops.matmul(inputs, kernel[:, d:]) + bias[d:]
-        return query, key_value[..., :d], key_value[..., d:]
+        key, value = ops.split(key_value, 2, axis=-1)
+        return query, key, value
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None,
                              query_positions_shape=None):

@@ -64,7 +64,8 @@ def finetune_squad(train_file, dev_file, init, output_dir, *, version="auto", se
         max_train_examples: use only the first N training questions (quick runs).
         strategy: see `choose_strategy`.
         mixed_precision: see `set_precision`.
-        jit_compile: XLA for the train step (`"auto"`: Keras' default).
+        jit_compile: XLA for the train step; `"auto"`: see `jit_compile_setting` (Keras'
+            default, which is off on CPU; off for bfloat16 on CPU).
         seed: shuffling and initialisation seed.
         verbose: Keras progress output (0, 1 or 2).
 
@@ -81,7 +82,8 @@ def finetune_squad(train_file, dev_file, init, output_dir, *, version="auto", se
     from keras_bert_kit.data.squad_data import make_squad_dataset, read_squad
     from keras_bert_kit.models.bert_question_answerer import BertQuestionAnswerer
     from keras_bert_kit.training.optimization import create_optimizer
-    from keras_bert_kit.training.strategy import choose_strategy, set_precision
+    from keras_bert_kit.training.strategy import (choose_strategy, jit_compile_setting,
+                                                  set_precision)
 
     keras.utils.set_random_seed(seed)
     policy = set_precision(mixed_precision)
@@ -104,8 +106,7 @@ def finetune_squad(train_file, dev_file, init, output_dir, *, version="auto", se
         steps_per_epoch = int(train_ds.cardinality())
         optimizer = create_optimizer(learning_rate, steps_per_epoch * epochs,
                                      warmup_ratio=warmup_ratio, weight_decay=weight_decay)
-        compile_kwargs = {} if jit_compile == "auto" else {"jit_compile": bool(jit_compile)}
-        qa.compile(optimizer=optimizer, **compile_kwargs)
+        qa.compile(optimizer=optimizer, jit_compile=jit_compile_setting(jit_compile, policy))
 
     os.makedirs(output_dir, exist_ok=True)
     checkpoint, best = _best_epoch_checkpoint(

@@ -63,7 +63,8 @@ def finetune_tagger(train_file, dev_file, init, output_dir, *, word_split="white
         max_train_sentences: use only the first N training sentences (quick runs).
         strategy: see `choose_strategy`.
         mixed_precision: see `set_precision`.
-        jit_compile: XLA for the train step (`"auto"`: Keras' default).
+        jit_compile: XLA for the train step; `"auto"`: see `jit_compile_setting` (Keras'
+            default, which is off on CPU; off for bfloat16 on CPU).
         seed: shuffling and initialisation seed.
         verbose: Keras progress output (0, 1 or 2).
 
@@ -82,7 +83,8 @@ def finetune_tagger(train_file, dev_file, init, output_dir, *, word_split="white
     from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
     from keras_bert_kit.text.bert_tokenizer import BertTokenizer
     from keras_bert_kit.training.optimization import create_optimizer
-    from keras_bert_kit.training.strategy import choose_strategy, set_precision
+    from keras_bert_kit.training.strategy import (choose_strategy, jit_compile_setting,
+                                                  set_precision)
 
     keras.utils.set_random_seed(seed)
     policy = set_precision(mixed_precision)
@@ -113,8 +115,8 @@ def finetune_tagger(train_file, dev_file, init, output_dir, *, word_split="white
         steps_per_epoch = int(train_ds.cardinality())
         optimizer = create_optimizer(learning_rate, steps_per_epoch * epochs,
                                      warmup_ratio=warmup_ratio, weight_decay=weight_decay)
-        compile_kwargs = {} if jit_compile == "auto" else {"jit_compile": bool(jit_compile)}
-        tagger.compile(optimizer=optimizer, **compile_kwargs)
+        tagger.compile(optimizer=optimizer,
+                       jit_compile=jit_compile_setting(jit_compile, policy))
 
     dev_windows = align_words(tokenizer, dev.words, sequence_length, stride=stride)
     os.makedirs(output_dir, exist_ok=True)

@@ -88,7 +88,8 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
             `batch_size * gradient_accumulation_steps` examples).
         strategy: see `choose_strategy`.
         mixed_precision: see `set_precision`.
-        jit_compile: XLA for the train step; `"auto"` = Keras' default.
+        jit_compile: XLA for the train step; `"auto"`: see `jit_compile_setting` (Keras'
+            default, which is off on CPU; off for bfloat16 on CPU).
         seed: initialisation, shuffling, dropout and dynamic-masking seed.
         dynamic_masking: re-mask TFRecords on the fly (new masks on every pass over the data).
         max_seq_length, max_predictions_per_seq, masked_lm_prob, whole_word_mask: masking of
@@ -121,7 +122,8 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
     from keras_bert_kit.text.bert_tokenizer import BertTokenizer, read_vocabulary
     from keras_bert_kit.training.callbacks import training_callbacks
     from keras_bert_kit.training.optimization import create_optimizer
-    from keras_bert_kit.training.strategy import choose_strategy, set_precision
+    from keras_bert_kit.training.strategy import (choose_strategy, jit_compile_setting,
+                                                  set_precision)
 
     if (preset is None) == (init is None):
         raise ValueError("pretrain needs exactly one of preset= (a new model) and init= (weights)")
@@ -175,7 +177,7 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
                                        warmup_ratio=warmup_ratio, optimizer=optimizer,
                                        weight_decay=weight_decay, global_clipnorm=global_clipnorm,
                                        gradient_accumulation_steps=gradient_accumulation_steps),
-            **({} if jit_compile == "auto" else {"jit_compile": bool(jit_compile)}))
+            jit_compile=jit_compile_setting(jit_compile, policy))
     backbone = model.backbone
     for path in counts:
         _check_records(path, len(vocabulary), backbone, vocab_file)
