@@ -1,8 +1,10 @@
 """Probes behind the CPU notes in README/bench: matmul dtypes, dropout bit generation, dropout's share.
 
-    .venv/bin/python bench/probe_xla_cpu.py            # matmul + dropout, ~1 min
-    .venv/bin/python bench/probe_xla_cpu.py --step     # + BERT-base pretrain step with and
-                                                       #   without dropout, ~4 min
+    .venv/bin/python bench/probe_xla_cpu.py              # matmul + dropout + QKV split, ~1 min
+    .venv/bin/python bench/probe_xla_cpu.py --step       # + BERT-base pretrain step with and
+                                                         #   without dropout, ~4 min
+    .venv/bin/python bench/probe_xla_cpu.py --bf16-step  # + BERT-base pretrain step: float32
+                                                         #   XLA, bfloat16 graph, bfloat16 XLA
 
 Prints one line per measurement (p50 over repeated calls, after warm-up). Not a comparison with
 peers (that is `bench/run.py`): these explain where our own time goes.
@@ -59,8 +61,42 @@ def dropouts(shape=(8, 12, 128, 128)):
                   f"{t / n * 1e9:6.2f} ns/element", flush=True)
 
 
-def steps():
-    """BERT-base MLM+NSP train step (b8, s128, 20 masks, XLA) with and without dropout."""
+def qkv_split(batch=8, seq=128, hidden=768, heads=12):
+    """Forward + backward of taking Q, K, V out of the fused `[batch, seq, 3·hidden]` projection.
+
+    `TransformerEncoder` splits along the last axis (gradient: one concat); the alternative,
+    slicing a `[batch, seq, 3, heads, head_dim]` view, has a gradient of three zero-padded
+    full-size copies summed. XLA fuses either; a plain `tf.function` (bfloat16 on CPU) does not.
+    """
+    def by_split(qkv):
+        return tf.split(qkv, 3, axis=-1)
+
+    def by_slice(qkv):
+        view = tf.reshape(qkv, [batch, seq, 3, heads, hidden // heads])
+        return [view[:, :, i] for i in range(3)]
+
+    for dtype, jit in ((tf.bfloat16, False), (tf.float32, True)):
+        qkv = tf.cast(tf.random.normal([batch, seq, 3 * hidden]), dtype)
+        for name, take in (("split", by_split), ("5-D slice", by_slice)):
+            def step(x, take=take):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = sum(tf.reduce_sum(tf.cast(t, tf.float32) ** 2) for t in take(x))
+                return tape.gradient(loss, x)
+            fn = tf.function(step, jit_compile=jit)
+            t = p50(lambda: fn(qkv).numpy())
+            print(f"QKV {name:9s} fwd+bwd {dtype.name:8s} {'xla' if jit else 'graph':5s}: "
+                  f"{t * 1e3:7.2f} ms", flush=True)
+
+
+STEP_VARIANTS = {"dropout 0.1, float32, XLA": ("float32", True, 0.1),
+                 "dropout 0.0, float32, XLA": ("float32", True, 0.0),
+                 "bfloat16, graph": ("mixed_bfloat16", False, 0.1),
+                 "bfloat16, XLA": ("mixed_bfloat16", True, 0.1)}
+
+
+def steps(names):
+    """BERT-base MLM+NSP train step (b8, s128, 20 masks) of each `STEP_VARIANTS` name."""
     import _common as C
 
     from keras_bert_kit.models.bert_backbone import BertBackbone
@@ -72,23 +108,33 @@ def steps():
     x = {k: b[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
     y = {"mlm": b["mask_ids"], "nsp": b["next_sentence_labels"]}
     w = {"mlm": b["mask_weights"], "nsp": np.ones(8, np.float32)}
-    for rate in (0.1, 0.0):
+    for name in names:
+        policy, jit, rate = STEP_VARIANTS[name]
         keras.utils.set_random_seed(C.SEED)
+        keras.config.set_dtype_policy(policy)
         model = BertPretrainer(BertBackbone(**cfg, dropout=rate, attention_dropout=rate))
-        model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=True)
+        keras.config.set_dtype_policy("float32")
+        model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit)
         t = p50(lambda: model.train_on_batch(x, y, sample_weight=w), warmup=2, steps=8)
-        print(f"pretrain step BERT-base b8 s128, dropout {rate}: {t:.2f} s", flush=True)
+        print(f"pretrain step BERT-base b8 s128, {name}: {t:.2f} s", flush=True)
         keras.backend.clear_session()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--step", action="store_true", help="also time the pretraining step")
+    parser.add_argument("--step", action="store_true",
+                        help="also time the pretraining step with and without dropout")
+    parser.add_argument("--bf16-step", action="store_true",
+                        help="also time the pretraining step in float32 XLA and bfloat16 "
+                             "without / with XLA")
     args = parser.parse_args()
     matmuls()
     dropouts()
-    if args.step:
-        steps()
+    qkv_split()
+    names = list(STEP_VARIANTS)
+    chosen = (names[:2] if args.step else []) + (names[::2] + names[3:] if args.bf16_step else [])
+    if chosen:
+        steps(list(dict.fromkeys(chosen)))
 
 
 if __name__ == "__main__":

@@ -82,8 +82,9 @@ def jit_compile_setting(jit_compile="auto", policy="float32", default="auto"):
 
     XLA:CPU has no bfloat16 GEMM: it runs bfloat16 matmuls at float32 speed or below, while TF's
     oneDNN kernels (a plain `tf.function`) use the AVX512-BF16/AMX instructions. Measured on a
-    2-core Zen 4 (`bench/README.md`): 2048² matmul 167 GFLOP/s under XLA vs 396 in graph mode;
-    a BERT-base pretraining step 2.3 s in graph mode vs 4.3 s under XLA (float32 XLA: 3.4 s).
+    2-core Zen 4 (`bench/probe_xla_cpu.py --bf16-step`): 2048² bfloat16 matmul 158 GFLOP/s under
+    XLA vs 362 in graph mode; a BERT-base pretraining step 4.25 s under XLA vs 2.28 s in graph
+    mode (float32 XLA: 3.38 s).
 
     Args:
         jit_compile: `True`/`False` are used as given; `"auto"` is `default`, except for
