@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_bert_kit.layers import fused_ops
 from keras_bert_kit.layers.activations import get_activation, initializer
 from keras_bert_kit.layers.gather import gather_positions
 from keras_bert_kit.layers.hash_dropout import HashDropout
@@ -119,21 +120,39 @@ class TransformerEncoder(keras.layers.Layer):
         value = ops.reshape(value, (batch, seq_len) + heads)
         query = query * ops.cast(self.head_dim ** -0.5, query.dtype)
 
-        scores = ops.cast(ops.einsum("bqhd,bkhd->bhqk", query, key), "float32")
+        scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
         if attention_bias is None and padding_mask is not None:
             attention_bias = padding_mask_to_attention_bias(padding_mask)
-        if attention_bias is not None:
-            scores = scores + ops.cast(attention_bias, "float32")
-        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
-        probs = self.attention_dropout_layer(probs, training=training)
+        if training:
+            # Training: each elementwise chain is one fused kernel forward and one backward
+            # (`fused_ops`; what XLA does by itself, kept when the step is not XLA-compiled).
+            probs = fused_ops.softmax_dropout(
+                scores, attention_bias, self.compute_dtype,
+                self.attention_dropout_layer.next_seed(training), self.attention_dropout)
+        else:
+            scores = ops.cast(scores, "float32")
+            if attention_bias is not None:
+                scores = scores + ops.cast(attention_bias, "float32")
+            probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
         context = ops.reshape(context, (batch, query_len, self.hidden_dim))
 
         attended = self.attention_output_dense(context)
-        x = self.attention_layer_norm(
-            residual + self.residual_dropout_layer(attended, training=training))
-        ffn = self.output_dense(self._activation_fn(self.intermediate_dense(x)))
-        return self.output_layer_norm(x + self.residual_dropout_layer(ffn, training=training))
+        x = self._add_norm(self.attention_layer_norm, attended, residual, training)
+        intermediate = self.intermediate_dense(x)
+        if training and self.activation == "gelu":
+            intermediate = fused_ops.gelu_exact(intermediate)
+        else:
+            intermediate = self._activation_fn(intermediate)
+        return self._add_norm(self.output_layer_norm, self.output_dense(intermediate), x, training)
+
+    def _add_norm(self, layer_norm, branch, residual, training):
+        """`layer_norm(residual + dropout(branch))`; one fused kernel each way when training."""
+        if not training:
+            return layer_norm(residual + branch)
+        return fused_ops.dropout_add_layer_norm(
+            branch, residual, layer_norm.gamma, layer_norm.beta, self.layer_norm_epsilon,
+            self.residual_dropout_layer.next_seed(training), self.dropout)
 
     def _project_rows(self, query_rows, inputs):
         """Query from `query_rows`, key and value from every row of `inputs`, with the fused kernel.
