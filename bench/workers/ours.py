@@ -46,6 +46,7 @@ def pretrain_step(rec, spec):
 
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.models.bert_pretrainer import BertPretrainer
+    from keras_bert_kit.training.optimization import FusedAdam
 
     for case in spec["cases"]:
         b = C.pretraining_batch(case["cfg"], case["batch"], case["seq"], case["num_masked"])
@@ -57,7 +58,7 @@ def pretrain_step(rec, spec):
                 keras.utils.set_random_seed(C.SEED)
                 with C.precision(variant, keras):
                     model = BertPretrainer(BertBackbone(**backbone_kwargs(case["cfg"])))
-                model.compile(optimizer=keras.optimizers.Adam(case["learning_rate"]),
+                model.compile(optimizer=FusedAdam(case["learning_rate"]),
                               jit_compile=C.jit(variant))
                 warm, times = C.time_steps(lambda: model.train_on_batch(x, y, sample_weight=sw),
                                            spec["timing"])

@@ -84,9 +84,19 @@ class HashDropout(keras.layers.Layer):
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
-        # One fused kernel forward, one backward that redraws the same mask (`fused_ops`).
         from keras_bert_kit.layers import fused_ops
-        return fused_ops.dropout(inputs, self.seed_generator.next(), self.rate)
+
+        if fused_ops.use_fused(training):
+            # Outside XLA: one fused kernel forward, one backward that redraws the same mask.
+            return fused_ops.dropout(inputs, self.seed_generator.next(), self.rate)
+        return self.plain_dropout(inputs)
+
+    def plain_dropout(self, inputs):
+        """Training-time dropout as plain ops (what XLA fuses by itself), with a fresh seed."""
+        bits = hash_bits(ops.shape(inputs), self.seed_generator.next())
+        keep = ops.greater_equal(bits, _u32(int(self.rate * 2 ** 32)))
+        scale = ops.cast(1.0 / (1.0 - self.rate), inputs.dtype)
+        return ops.where(keep, inputs * scale, ops.zeros_like(inputs))
 
     def next_seed(self, training):
         """The seed of the next mask, or None when this call would not drop anything."""

@@ -123,9 +123,10 @@ class TransformerEncoder(keras.layers.Layer):
         scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
         if attention_bias is None and padding_mask is not None:
             attention_bias = padding_mask_to_attention_bias(padding_mask)
-        if training:
-            # Training: each elementwise chain is one fused kernel forward and one backward
-            # (`fused_ops`; what XLA does by itself, kept when the step is not XLA-compiled).
+        fused = fused_ops.use_fused(training)
+        if fused:
+            # Training outside XLA: each elementwise chain is one fused kernel forward and one
+            # backward (`fused_ops`; under jit_compile XLA fuses the plain ops by itself).
             probs = fused_ops.softmax_dropout(
                 scores, attention_bias, self.compute_dtype,
                 self.attention_dropout_layer.next_seed(training), self.attention_dropout)
@@ -134,22 +135,24 @@ class TransformerEncoder(keras.layers.Layer):
             if attention_bias is not None:
                 scores = scores + ops.cast(attention_bias, "float32")
             probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+            probs = self.attention_dropout_layer(probs, training=training)
         context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
         context = ops.reshape(context, (batch, query_len, self.hidden_dim))
 
         attended = self.attention_output_dense(context)
-        x = self._add_norm(self.attention_layer_norm, attended, residual, training)
+        x = self._add_norm(self.attention_layer_norm, attended, residual, training, fused)
         intermediate = self.intermediate_dense(x)
-        if training and self.activation == "gelu":
+        if fused and self.activation == "gelu":
             intermediate = fused_ops.gelu_exact(intermediate)
         else:
             intermediate = self._activation_fn(intermediate)
-        return self._add_norm(self.output_layer_norm, self.output_dense(intermediate), x, training)
+        return self._add_norm(self.output_layer_norm, self.output_dense(intermediate), x, training,
+                              fused)
 
-    def _add_norm(self, layer_norm, branch, residual, training):
-        """`layer_norm(residual + dropout(branch))`; one fused kernel each way when training."""
-        if not training:
-            return layer_norm(residual + branch)
+    def _add_norm(self, layer_norm, branch, residual, training, fused):
+        """`layer_norm(residual + dropout(branch))`; with `fused`, one kernel each way."""
+        if not fused:
+            return layer_norm(residual + self.residual_dropout_layer(branch, training=training))
         return fused_ops.dropout_add_layer_norm(
             branch, residual, layer_norm.gamma, layer_norm.beta, self.layer_norm_epsilon,
             self.residual_dropout_layer.next_seed(training), self.dropout)

@@ -28,8 +28,8 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
     >>> schedule = WarmupPolynomialDecay(1e-4, total_steps=1000, warmup_steps=100)
-    >>> float(schedule(50)), float(schedule(100)), float(schedule(1000))
-    (5e-05, 0.0001, 0.0)
+    >>> [round(float(schedule(step)), 9) for step in (50, 100, 1000)]
+    [5e-05, 0.0001, 0.0]
     """
 
     def __init__(self, learning_rate, total_steps, warmup_steps=0, end_learning_rate=0.0, power=1.0):
@@ -91,15 +91,62 @@ class _LearningRateMultipliers:
         return config
 
 
+class _FusedAdamUpdate:
+    """Adam's moment and weight update as TensorFlow's one-kernel `ResourceApplyAdam`.
+
+    The formula is `keras.optimizers.Adam.update_step`'s (bias-corrected rate, epsilon added to
+    `sqrt(v)`); Keras runs it as ≈ 10 elementwise passes over each weight, which a step that is not
+    XLA-compiled (bfloat16 on a CPU) pays in full. Falls back to Keras' update for `amsgrad`, other
+    backends and under a `tf.distribute` strategy.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf
+
+        if (self.amsgrad or keras.backend.backend() != "tensorflow"
+                or tf.distribute.has_strategy() or not hasattr(variable, "handle")):
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        index = self._get_variable_index(variable)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[index].value.handle,
+            v=self._velocities[index].value.handle, beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype), beta1=beta_1,
+            beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(tf.convert_to_tensor(gradient), dtype))
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
-class ScaledAdamW(_LearningRateMultipliers, keras.optimizers.AdamW):
-    """`keras.optimizers.AdamW` with per-variable learning-rate multipliers.
+class FusedAdam(_FusedAdamUpdate, keras.optimizers.Adam):
+    """`keras.optimizers.Adam` whose update is TensorFlow's fused `ResourceApplyAdam` kernel.
+
+    Same arguments, same updates (to float rounding); one pass over each weight instead of ≈ 10.
+
+    Args:
+        **kwargs: `keras.optimizers.Adam` arguments.
+
+    Example:
+    >>> opt = FusedAdam(learning_rate=0.1)
+    >>> w = keras.Variable([1.0, -1.0])
+    >>> opt.apply([keras.ops.convert_to_tensor([0.5, -0.5])], [w])
+    >>> [round(float(x), 3) for x in w.numpy()]
+    [0.9, -0.9]
+    """
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_kit")
+class ScaledAdamW(_LearningRateMultipliers, _FusedAdamUpdate, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with per-variable learning-rate multipliers and a fused update.
 
     Args:
         learning_rate_multipliers: `{regex: factor}`; a variable whose path matches a regex (the
             first match wins) is updated with `factor` times the scheduled rate. Used for a
             faster-learning new head and layer-wise rate decay (see
             `layerwise_learning_rate_multipliers`). Weight decay uses the unscaled rate.
+            The Adam update is `FusedAdam`'s one kernel.
         **kwargs: `keras.optimizers.AdamW` arguments.
 
     Example:
@@ -163,8 +210,8 @@ def create_optimizer(learning_rate, total_steps, *, warmup_steps=None, warmup_ra
 
     Example:
     >>> opt = create_optimizer(5e-5, total_steps=1000)
-    >>> type(opt).__name__
-    'AdamW'
+    >>> type(opt).__name__, isinstance(opt, keras.optimizers.AdamW)
+    ('ScaledAdamW', True)
     """
     if warmup_steps is None:
         warmup_steps = int(round(warmup_ratio * total_steps))
@@ -176,15 +223,13 @@ def create_optimizer(learning_rate, total_steps, *, warmup_steps=None, warmup_ra
     name = optimizer.lower()
     if learning_rate_multipliers and name != "adamw":
         raise ValueError(f"learning_rate_multipliers need optimizer='adamw', not {optimizer!r}")
-    if name == "adamw" and learning_rate_multipliers:
+    if name == "adamw":
         opt = ScaledAdamW(weight_decay=weight_decay,
                           learning_rate_multipliers=learning_rate_multipliers, **common)
-    elif name == "adamw":
-        opt = keras.optimizers.AdamW(weight_decay=weight_decay, **common)
     elif name == "lamb":
         opt = keras.optimizers.Lamb(weight_decay=weight_decay, **common)
     elif name == "adam":
-        opt = keras.optimizers.Adam(**common)
+        opt = FusedAdam(**common)
     else:
         raise ValueError(f"optimizer={optimizer!r}: expected 'adamw', 'lamb' or 'adam'")
     if name != "adam":

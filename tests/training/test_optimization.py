@@ -64,3 +64,32 @@ def test_learning_rate_multipliers_scale_each_variables_update():
 def test_learning_rate_multipliers_need_adamw():
     with pytest.raises(ValueError, match="need optimizer='adamw'"):
         create_optimizer(1e-3, 10, optimizer="lamb", learning_rate_multipliers={"x": 2.0})
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_fused_adam_and_adamw_match_keras(jit):
+    """The one-kernel update gives Keras' Adam/AdamW weights and moments over several steps."""
+    import tensorflow as tf
+
+    from keras_bert_kit.training.optimization import FusedAdam, ScaledAdamW
+
+    rng = np.random.default_rng(0)
+    grads = [[rng.normal(size=s).astype("float32") for s in ((4, 3), (3,))] for _ in range(4)]
+    pairs = [(FusedAdam(1e-2, epsilon=1e-6), keras.optimizers.Adam(1e-2, epsilon=1e-6)),
+             (ScaledAdamW(learning_rate=1e-2, weight_decay=0.1),
+              keras.optimizers.AdamW(1e-2, weight_decay=0.1))]
+    for fused, reference in pairs:
+        results = []
+        for opt in (fused, reference):
+            weights = [keras.Variable(np.ones(s, "float32")) for s in ((4, 3), (3,))]
+            opt.build(weights)
+
+            def step(g, opt=opt, weights=weights):
+                opt.apply(g, weights)
+            apply = tf.function(lambda g: step(g), jit_compile=jit)
+            for g in grads:
+                apply([tf.constant(x) for x in g])
+            results.append([w.numpy() for w in weights + opt._momentums + opt._velocities])
+        assert not np.allclose(results[0][0], 1.0)
+        for a, b in zip(*results):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
