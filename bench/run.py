@@ -521,7 +521,8 @@ def markdown(meta, rows, finetune):
         w("keras-bert-kit: `BertPretrainer` (MLM on the masked positions + NSP); keras-hub: "
           "`BertMaskedLM` (**MLM only: keras-hub has no NSP head**); HF: `TFBertForPreTraining` "
           "(MLM + NSP, its MLM head scores **every** position, labels -100 elsewhere). Adam "
-          "(lr 1e-4), dropout 0.1, float32 (`bf16`: mixed_bfloat16).")
+          "(lr 1e-4; ours: `FusedAdam`, the same update as one TF kernel; peers: their Keras' "
+          "`Adam`), dropout 0.1, float32 (`bf16`: mixed_bfloat16).")
         w("")
         w("FLOPs per token (standard count, intermediate = 4·d): "
           "**72·L·d² + 12·L·s·d + 6·f·(d² + d·V)**, f = fraction of positions given to the MLM "
