@@ -1,14 +1,16 @@
 """What the fused training kernels (`keras_bert_kit.layers.fused_ops`) and `FusedAdam` buy, on this CPU.
 
     .venv/bin/python bench/probe_fused_ops.py          # each kernel vs the plain ops, ~1 min
-    .venv/bin/python bench/probe_fused_ops.py --step   # + pretrain steps, fused on/off, ~8 min
+    .venv/bin/python bench/probe_fused_ops.py --step   # + pretrain steps, fused on/off, ~10 min
 
 Kernels: forward + backward at BERT-base batch 8 x seq 128 shapes, bfloat16 tensors in a plain
-`tf.function` (the path that uses them). `--step`: BERT-base `BertPretrainer` `train_on_batch`
-(b8, s128, 20 masks) under `mixed_bfloat16` without XLA, with the fused kernels off and on and
-with Keras' `Adam` vs `FusedAdam`; then float32 under `jit_compile=True` (BERT-base and L4/H256 b32)
-with the kernels forced on vs off (the layers leave them off there). The variants alternate, two
-rounds each, so a machine that drifts hits them alike; each line is the better round's p50.
+`tf.function` (the path that uses them). The plain ops get the same fixed dropout seed and are
+asked only for the inputs' gradients; the fused LayerNorm kernel also returns gamma's and beta's.
+`--step`: BERT-base `BertPretrainer` `train_on_batch` (b8, s128, 20 masks) under `mixed_bfloat16`
+without XLA, with the fused kernels off and on and with Keras' `Adam` vs `FusedAdam`; then
+float32 under `jit_compile=True` (BERT-base and L4/H256 b32) with the kernels forced on vs off
+(the layers leave them off there) and with `FusedAdam`. The variants alternate, two rounds
+each, so a machine that drifts hits them alike; each line is the better round's p50.
 Not a comparison with peers (that is `bench/run.py`).
 """
 
@@ -27,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "wor
 from probe_xla_cpu import p50  # noqa: E402 - the same p50-after-warm-up timer
 
 from keras_bert_kit.layers import fused_ops  # noqa: E402
-from keras_bert_kit.layers.hash_dropout import HashDropout  # noqa: E402
+from keras_bert_kit.layers.hash_dropout import hash_dropout  # noqa: E402
 
 B, S, D, H = 8, 128, 768, 12
 BF16 = tf.bfloat16
@@ -48,7 +50,6 @@ def kernels():
     keras.config.set_dtype_policy("mixed_bfloat16")
     norm = keras.layers.LayerNormalization(epsilon=1e-12)
     norm.build((None, None, D))
-    dropout = HashDropout(0.1, seed=1)
     keras.config.set_dtype_policy("float32")
     hidden = tf.cast(tf.random.normal([B, S, D]), BF16)
     residual = tf.cast(tf.random.normal([B, S, D]), BF16)
@@ -56,17 +57,20 @@ def kernels():
     scores = tf.cast(tf.random.normal([B, H, S, S]), BF16)
     bias = tf.zeros([B, 1, 1, S])
 
+    def drop(x):  # the plain ops, with the same fixed seed the fused kernels get
+        return hash_dropout(x, seed, 0.1)
+
     cases = [
         ("exact GELU [1024, 3072]",
          lambda x: keras.activations.gelu(x, approximate=False), fused_ops.gelu_exact, [inner]),
         ("dropout + residual + LayerNorm [8, 128, 768]",
-         lambda x, r: norm(r + dropout.plain_dropout(x)),
+         lambda x, r: norm(r + drop(x)),
          lambda x, r: fused_ops.dropout_add_layer_norm(x, r, norm.gamma, norm.beta, 1e-12,
                                                        seed, 0.1), [hidden, residual]),
         ("softmax + dropout [8, 12, 128, 128]",
-         lambda s: dropout.plain_dropout(tf.cast(tf.nn.softmax(tf.cast(s, tf.float32) + bias), BF16)),
+         lambda s: drop(tf.cast(tf.nn.softmax(tf.cast(s, tf.float32) + bias), BF16)),
          lambda s: fused_ops.softmax_dropout(s, bias, BF16, seed, 0.1), [scores]),
-        ("dropout [8, 12, 128, 128]", dropout.plain_dropout,
+        ("dropout [8, 12, 128, 128]", drop,
          lambda x: fused_ops.dropout(x, seed, 0.1), [scores]),
     ]
     for name, plain, fused, args in cases:
@@ -125,7 +129,8 @@ def steps():
     for shape in ((12, 768, 8), (4, 256, 32)):
         compare(f"L{shape[0]}/H{shape[1]} b{shape[2]} float32 XLA", "float32", True, shape,
                 {"plain ops (what layers do)": ("off", adam),
-                 "fused kernels forced on": ("forced on", adam)})
+                 "fused kernels forced on": ("forced on", adam),
+                 "plain ops, FusedAdam": ("off", FusedAdam)})
 
 
 def main():

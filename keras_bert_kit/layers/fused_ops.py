@@ -4,17 +4,16 @@ With `jit_compile=True` XLA fuses these chains by itself. The path that does not
 whole step (bfloat16 on a CPU: XLA:CPU has no bfloat16 GEMM, so TF's oneDNN matmuls must run in a
 plain graph) would otherwise run each chain as many separate passes over memory: exact GELU is
 ≈ 8 TF ops forward and more backward, a residual + dropout + LayerNorm ≈ 15. Here each chain is
-a `tf.function(jit_compile=True)` (XLA compiles just that cluster) with a `tf.custom_gradient` whose backward is a second fused kernel that
-recomputes what it needs from the chain's inputs (dropout masks are a keyed hash, cheap to redo),
-so no intermediate is stored. Numerics follow the plain ops: statistics and softmax in float32,
+a `tf.function(jit_compile=True)` (XLA compiles just that cluster) with a `tf.custom_gradient`
+whose backward is a second fused kernel that recomputes what it needs from the chain's inputs
+(`hash_dropout` masks are a keyed hash, cheap to redraw), so no intermediate is stored. Numerics follow the plain ops: statistics and softmax in float32,
 outputs in the input dtype. Layers call them only when training outside XLA (`use_fused`).
 `bench/probe_fused_ops.py` times each against the plain ops and the whole step with and without.
 """
 
-import keras
 import tensorflow as tf
 
-from keras_bert_kit.layers.hash_dropout import hash_bits
+from keras_bert_kit.layers.hash_dropout import hash_dropout
 
 _SQRT_HALF = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
@@ -23,9 +22,9 @@ _INV_SQRT_2PI = 0.3989422804014327
 def in_xla_compilation():
     """True while tracing for XLA (`jit_compile=True`): XLA fuses these chains itself there.
 
-    Measured inside an XLA-compiled pretraining step, the custom-gradient kernels were no faster
-    at BERT-base (0.99×) and 1.10× slower at L4/H256 b32 (`bench/probe_fused_ops.py --step`),
-    so layers use them only outside XLA.
+    Measured inside an XLA-compiled pretraining step in two runs, the custom-gradient kernels
+    were 0.99× / 0.85× at BERT-base and 1.10× / 1.03× (slower) at L4/H256 b32
+    (`bench/probe_fused_ops.py --step`): no consistent win, so layers use them only outside XLA.
     """
     try:
         from tensorflow.python.ops import control_flow_util
@@ -39,16 +38,13 @@ def use_fused(training):
     return bool(training) and not in_xla_compilation()
 
 
-def _keep_mask(shape, seed, rate):
-    """HashDropout's keep mask: the element's hash ≥ rate · 2³²."""
-    return hash_bits(shape, seed) >= tf.constant(int(rate * 2 ** 32), tf.uint32)
+def _check_rate(rate):
+    if not 0 <= rate < 1:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
 
 
 def _drop(x, seed, rate):
-    if not rate:
-        return x
-    scale = tf.cast(1.0 / (1.0 - rate), x.dtype)
-    return tf.where(_keep_mask(keras.ops.shape(x), seed, rate), x * scale, tf.zeros_like(x))
+    return hash_dropout(x, seed, rate) if rate else x
 
 
 @tf.function(jit_compile=True)
@@ -64,6 +60,7 @@ def dropout(x, seed, rate):
         seed: `[2]` integer tensor (a `keras.random.SeedGenerator.next()` value).
         rate: Python float in [0, 1).
     """
+    _check_rate(rate)
     seed = tf.stop_gradient(tf.cast(seed, tf.int32))
 
     @tf.custom_gradient
@@ -132,6 +129,7 @@ def dropout_add_layer_norm(x, residual, gamma, beta, epsilon, seed=None, rate=0.
 
     Returns the result in `x.dtype`.
     """
+    _check_rate(rate)
     seed = tf.zeros([2], tf.int32) if seed is None else tf.stop_gradient(tf.cast(seed, tf.int32))
     gamma = tf.cast(gamma, tf.float32)
     beta = tf.cast(beta, tf.float32)
@@ -172,6 +170,7 @@ def softmax_dropout(scores, bias, out_dtype, seed=None, rate=0.0):
         seed: `[2]` int tensor for the dropout mask (unused when `rate` is 0).
         rate: dropout rate on the probabilities (Python float).
     """
+    _check_rate(rate)
     seed = tf.zeros([2], tf.int32) if seed is None else tf.stop_gradient(tf.cast(seed, tf.int32))
     bias = tf.zeros([], tf.float32) if bias is None else tf.cast(tf.stop_gradient(bias), tf.float32)
     out_dtype = tf.as_dtype(out_dtype)

@@ -41,6 +41,24 @@ def hash_bits(shape, seed):
     return _mix(ops.bitwise_xor(h, key_b))
 
 
+def hash_dropout(inputs, seed, rate):
+    """Training-time dropout of `inputs` with the keyed-hash mask of `seed`.
+
+    Keeps an element when its `hash_bits` value is at least `rate * 2**32` and scales the kept
+    ones by `1 / (1 - rate)`; the same seed gives the same mask (`fused_ops` redraws it in the
+    backward pass instead of storing it).
+
+    Args:
+        inputs: float tensor.
+        seed: a `[2]` integer tensor (a `keras.random.SeedGenerator` state).
+        rate: Python float in [0, 1).
+    """
+    bits = hash_bits(ops.shape(inputs), seed)
+    keep = ops.greater_equal(bits, _u32(int(rate * 2 ** 32)))
+    scale = ops.cast(1.0 / (1.0 - rate), inputs.dtype)
+    return ops.where(keep, inputs * scale, ops.zeros_like(inputs))
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
 class HashDropout(keras.layers.Layer):
     """Dropout (Bernoulli keep mask, kept values scaled by `1 / (1 - rate)`) with cheap random bits.
@@ -89,14 +107,7 @@ class HashDropout(keras.layers.Layer):
         if fused_ops.use_fused(training):
             # Outside XLA: one fused kernel forward, one backward that redraws the same mask.
             return fused_ops.dropout(inputs, self.seed_generator.next(), self.rate)
-        return self.plain_dropout(inputs)
-
-    def plain_dropout(self, inputs):
-        """Training-time dropout as plain ops (what XLA fuses by itself), with a fresh seed."""
-        bits = hash_bits(ops.shape(inputs), self.seed_generator.next())
-        keep = ops.greater_equal(bits, _u32(int(self.rate * 2 ** 32)))
-        scale = ops.cast(1.0 / (1.0 - self.rate), inputs.dtype)
-        return ops.where(keep, inputs * scale, ops.zeros_like(inputs))
+        return hash_dropout(inputs, self.seed_generator.next(), self.rate)
 
     def next_seed(self, training):
         """The seed of the next mask, or None when this call would not drop anything."""

@@ -114,3 +114,12 @@ def test_encoder_training_dropout_is_seeded_and_fresh():
     assert not np.allclose(first, second)  # a fresh mask per call
     assert np.all(np.isfinite(first))
     np.testing.assert_array_equal(block(x), block(x))  # inference: deterministic
+
+
+def test_rate_outside_zero_one_is_one_clear_error():
+    for call in (lambda: fused_ops.dropout(HIDDEN, SEED, 1.0),
+                 lambda: fused_ops.dropout_add_layer_norm(HIDDEN, RESIDUAL, GAMMA, BETA, 1e-12,
+                                                          SEED, -0.1),
+                 lambda: fused_ops.softmax_dropout(SCORES, BIAS, "float32", SEED, 1.5)):
+        with pytest.raises(ValueError, match=r"dropout rate must be in \[0, 1\)"):
+            call()
