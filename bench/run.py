@@ -87,7 +87,7 @@ def task_specs(quick):
         tok_timing = dict(warmup=1, min_steps=3, max_steps=20, budget_s=10.0)
         peak_timing = dict(warmup=3, min_steps=10, max_steps=50, budget_s=3.0)
     return {
-        "infer": dict(timing=timing, cases=[
+        "infer": dict(timing=timing, peak_timing=peak_timing, cases=[
             dict(id=f"{describe(c)} s{s} b{b}", cfg_name=c, cfg=CONFIGS[c], seq=s, batch=b)
             for c, s, b in infer]),
         "pretrain_step": dict(timing=timing, peak_timing=peak_timing,
@@ -106,7 +106,8 @@ def launches(task):
     """(impl, worker script, extra env) of one round of `task`, in the order they run."""
     legacy = {"TF_USE_LEGACY_KERAS": "1"}
     if task == "infer":
-        return [("ours", "ours.py", {}), ("keras_hub", "kerashub.py", {}), ("hf", "hf.py", legacy)]
+        return [("ours", "ours.py", {}), ("keras_hub", "kerashub.py", {}), ("hf", "hf.py", legacy),
+                ("peak", "peak.py", {})]
     if task == "pretrain_step":
         return [("ours", "ours.py", {}), ("keras_hub", "kerashub.py", {}),
                 ("hf", "hf.py", legacy), ("peak", "peak.py", {})]
@@ -264,8 +265,8 @@ def summarize(raw, specs):
         task, impl = result["task"], result["impl"]
         if task == "serve_prepare":  # the exports: not timed
             continue
-        if task == "peak":  # measured for the pretraining MFU
-            task, impl = "pretrain_step", "peak"
+        if task == "peak":  # the matmul peak behind the MFU of infer and pretrain_step
+            impl = "peak"
         for r in result["records"]:
             label = display_name(task, impl, r["variant"])
             key = (task, r["case"], r["variant"], label)
@@ -305,14 +306,29 @@ def flops_per_token(cfg, seq, f):
     return 72 * L * d * d + 12 * L * seq * d + 6 * f * (d * d + d * V)
 
 
+def forward_flops_per_token(cfg, seq):
+    """The forward count of the encoder (a third of the training count): 24·L·d² + 4·L·s·d."""
+    L, d = cfg["num_layers"], cfg["hidden_dim"]
+    assert cfg["intermediate_dim"] == 4 * d, "the 24·L·d² term assumes intermediate = 4·d"
+    return 24 * L * d * d + 4 * L * seq * d
+
+
 def add_derived(rows, specs):
     # MFU against the matmul peak of the step's compute dtype: bfloat16 for "bf16", else float32.
     peaks = {r["extra"].get("dtype", "float32"): r["extra"]["flops"] / r["p50"] / 1e9
              for r in rows if r["impl"] == "peak" and r["n"]}
     cases = {c["id"]: c for c in specs.get("pretrain_step", {}).get("cases", [])}
+    infer_cases = {c["id"]: c for c in specs.get("infer", {}).get("cases", [])}
     for r in rows:
         if r["impl"] == "peak" and r["n"]:
             r["gflops"] = r["extra"]["flops"] / r["p50"] / 1e9
+        if r["task"] == "infer" and r["n"] and r["case"] in infer_cases:
+            c = infer_cases[r["case"]]
+            r["gflop_per_step"] = (forward_flops_per_token(c["cfg"], c["seq"])
+                                   * c["batch"] * c["seq"] / 1e9)
+            r["gflops"] = r["gflop_per_step"] / r["p50"]
+            peak_gflops = peaks.get("bfloat16" if r["variant"] == "bf16" else "float32")
+            r["mfu"] = r["gflops"] / peak_gflops if peak_gflops else None
         if r["task"] == "pretrain_step" and r["impl"] != "peak" and r["n"] and r["case"] in cases:
             c = cases[r["case"]]
             f = r["extra"].get("mlm_positions", c["num_masked"]) / c["seq"]
@@ -511,10 +527,15 @@ def markdown(meta, rows, finetune):
         w("Random token ids, full-length sequences (no padding), `training=False`; one step = one "
           "forward call returning numpy.")
         w("")
+        w("Forward FLOPs per token (the encoder's, a third of the training count): "
+          "**24·L·d² + 4·L·s·d**; MFU = achieved GFLOP/s ÷ the `tf.matmul` 2048² throughput "
+          "measured in its own subprocess in the same rounds (see pretrain_step).")
+        w("")
         lines = [(r["case"], r["variant"], r["label"], ms(r["p50"]), ms(r["p90"]), r["n"],
+                  fmt(r.get("gflops")), f"{100 * r['mfu']:.1f} %" if r.get("mfu") else "–",
                   ratio_cell(r)) for r in sorted_rows(rows, "infer") if r["n"]]
-        table(["case", "variant", "implementation", "p50 ms", "p90 ms", "steps", "ours / peer"],
-              lines)
+        table(["case", "variant", "implementation", "p50 ms", "p90 ms", "steps", "GFLOP/s", "MFU",
+               "ours / peer"], lines)
     if "pretrain_step" in tasks:
         w("## pretrain_step — one training step (`train_on_batch`, the step `fit()` runs)")
         w("")
@@ -639,6 +660,17 @@ def markdown(meta, rows, finetune):
             if not finetune["quick"]:
                 w(f"Train time ours / HF PyTorch: {finetune['train_seconds'] / ref['train_seconds']:.2f}×.")
                 w("")
+    goal_lines = goals(rows, finetune)
+    if goal_lines:
+        w("## Issue #8's goals, checked on this run")
+        w("")
+        w("Each goal against the figures above. For the compute-bound cases, `MFU needed` is the "
+          "share of the measured matmul peak our step would have to reach to meet the goal "
+          "(the peer's useful GFLOP/s ÷ the goal ratio ÷ the peak): above 100 % the goal asks "
+          "for more float32 arithmetic per second than `tf.matmul` itself delivers on this "
+          "machine.")
+        w("")
+        table(["goal", "case", "variant", "measured", "met", "MFU ours", "MFU needed"], goal_lines)
     failures = [r for r in rows if r["errors"]]
     worker_errors = meta.get("worker_errors", [])
     w("## Caveats and failures")
@@ -666,6 +698,57 @@ def markdown(meta, rows, finetune):
         w(f"- worker failure: {e[:300]}")
     w("")
     return "\n".join(out)
+
+
+GOALS = {  # (task, peer label): the largest ours / peer time ratio issue #8 asks for
+    ("pretrain_step", "keras-hub"): 0.8, ("pretrain_step", "HF transformers TF"): 0.7,
+    ("infer", "keras-hub"): 0.8, ("serve", "keras-hub"): 0.8,
+}
+TOKENIZE_GOAL = 5.0  # ours / HF tokenizers, both single-threaded, tokens/s
+FINETUNE_GOAL = (0.7, 0.85)  # train seconds vs the HF PyTorch figure, dev accuracy
+
+
+def goals(rows, finetune):
+    """One line per goal of issue #8 that this run measured: (goal, case, variant, ratio, met,
+    our MFU, the MFU the goal needs)."""
+    out = []
+    for (task, peer), limit in GOALS.items():
+        for o in sorted_rows(rows, task):
+            if o["impl"] != "ours" or peer not in o.get("ratio_vs", {}):
+                continue
+            if task in ("infer", "serve") and not o["case"].endswith(" b1"):
+                continue  # the goals are on batch-1 latency
+            if task == "pretrain_step" and not o["case"].startswith("bert_base"):
+                continue  # and on BERT-base's training step
+            if task == "serve" and o["variant"] != "text->probabilities":
+                continue
+            ratio = o["ratio_vs"][peer]
+            needed = "–"
+            p = [r for r in sorted_rows(rows, task) if r["label"] == peer
+                 and r["case"] == o["case"] and r["variant"] == o["variant"] and r["n"]]
+            if o.get("mfu") and p:
+                useful = p[0].get("gflops_at_masked_f", p[0].get("gflops"))
+                peak = o["gflops"] / o["mfu"]
+                needed = f"{100 * useful / limit / peak:.0f} %"
+            out.append((f"{task}: ours ≤ {limit}× {peer}", o["case"], o["variant"],
+                        f"{ratio:.2f}×", "yes" if ratio <= limit else
+                        f"no ({100 * (ratio / limit - 1):.0f} % over)",
+                        f"{100 * o['mfu']:.0f} %" if o.get("mfu") else "–", needed))
+    tok = {r["label"]: r for r in sorted_rows(rows, "tokenize") if r["n"]}
+    ours, hf = tok.get("keras-bert-kit (1 thread)"), tok.get("HF tokenizers (1 thread)")
+    if ours and hf:
+        x = ours["tokens_per_s"] / hf["tokens_per_s"]
+        out.append((f"tokenize: ≥ {TOKENIZE_GOAL:g}× HF tokenizers tokens/s, 1 thread",
+                    "sentiment train.tsv", "1 thread", f"{x:.1f}×",
+                    "yes" if x >= TOKENIZE_GOAL else "no", "–", "–"))
+    if finetune and "train_seconds" in finetune and not finetune.get("quick"):
+        x = finetune["train_seconds"] / HF_PYTORCH_FINETUNE["train_seconds"]
+        ok = x <= FINETUNE_GOAL[0] and finetune["accuracy"] >= FINETUNE_GOAL[1]
+        out.append((f"finetune: ≤ {FINETUNE_GOAL[0]}× HF PyTorch's train s, accuracy ≥ "
+                    f"{100 * FINETUNE_GOAL[1]:.0f} %", "MiniLM sentiment, 1 epoch", "float32",
+                    f"{x:.2f}×, {100 * finetune['accuracy']:.2f} %", "yes" if ok else "no",
+                    "–", "–"))
+    return out
 
 
 def sorted_rows(rows, task):
@@ -760,7 +843,7 @@ def chart(rows, tasks, finetune, path):
 
 def print_summary(rows):
     print("\nSummary (p50; ratio = ours / peer time, < 1 = ours faster):")
-    for task in ALL_TASKS:
+    for task in ("peak",) + ALL_TASKS:
         for r in sorted_rows(rows, task):
             if not r["n"]:
                 print(f"  {task:13s} {r['case']} | {r['variant']} | {r['label']}: FAILED "
@@ -786,6 +869,31 @@ def print_summary(rows):
 # ---------------------------------------------------------------------------------------------
 
 
+def write_report(prefix, meta, specs, rows, finetune, raw):
+    with open(prefix + ".json", "w", encoding="utf-8") as f:
+        json.dump({"meta": meta, "specs": specs, "summary": rows, "finetune": finetune,
+                   "raw": raw}, f, indent=1, default=str)
+    with open(prefix + ".md", "w", encoding="utf-8") as f:
+        f.write(markdown(meta, rows, finetune))
+    try:
+        chart(rows, meta["settings"]["tasks"], finetune, prefix + ".png")
+    except ImportError as e:
+        print(f"no chart ({e}); pip install matplotlib", file=sys.stderr)
+
+
+def render(path):
+    """Re-summarizes a results .json's raw step times and rewrites it with its .md and .png."""
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    rows = summarize(saved["raw"], saved["specs"])
+    prefix = path[:-len(".json")] if path.endswith(".json") else path
+    write_report(prefix, saved["meta"], saved["specs"], rows, saved.get("finetune"),
+                 saved["raw"])
+    print_summary(rows)
+    print(f"\nrewrote {prefix}.md, {prefix}.json, {prefix}.png")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -805,7 +913,12 @@ def main(argv=None):
     parser.add_argument("--out-dir", default=BENCH)
     parser.add_argument("--keep-workdir", action="store_true")
     parser.add_argument("--finetune-output", default="/tmp/bench_ft")
+    parser.add_argument("--render", metavar="RESULTS_JSON",
+                        help="measure nothing: rewrite the .md and .png beside a results .json "
+                             "from its raw step times (after a change to the report)")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render)
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = sorted(set(tasks) - set(ALL_TASKS))
@@ -877,15 +990,7 @@ def main(argv=None):
     rows = summarize(runner.raw, specs)
     prefix = os.path.join(args.out_dir, "results-quick" if args.quick else "results")
     os.makedirs(args.out_dir, exist_ok=True)
-    with open(prefix + ".json", "w", encoding="utf-8") as f:
-        json.dump({"meta": meta, "specs": specs, "summary": rows, "finetune": finetune,
-                   "raw": runner.raw}, f, indent=1, default=str)
-    with open(prefix + ".md", "w", encoding="utf-8") as f:
-        f.write(markdown(meta, rows, finetune))
-    try:
-        chart(rows, tasks, finetune, prefix + ".png")
-    except ImportError as e:
-        print(f"no chart ({e}); pip install matplotlib", file=sys.stderr)
+    write_report(prefix, meta, specs, rows, finetune, runner.raw)
     print_summary(rows)
     print(f"\nwrote {prefix}.md, {prefix}.json, {prefix}.png in {meta['wall_s']:.0f} s")
     return 1 if meta["worker_errors"] else 0
