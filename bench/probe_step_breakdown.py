@@ -4,13 +4,18 @@
     .venv/bin/python bench/probe_step_breakdown.py --ab     # instead: last block at the masked
                                                             #   rows vs the full sequence,
                                                             #   BERT-base and L4/H256 (~8 min)
+    .venv/bin/python bench/probe_step_breakdown.py --forward  # instead: the batch-1 forward
+                                                              #   pass at s128, BERT-base and
+                                                              #   MiniLM (~2 min)
 
 Times, under `jit_compile=True`, forward + backward of each piece one encoder block is made of
 (its four dense matmuls, the attention core, exact GELU) at BERT-base batch 8 x seq 128, scales
-them to the 12 blocks, and puts them next to the whole `train_on_batch` step (Adam, MLM + NSP) with
+them to the 12 blocks, and puts them next to the whole `train_on_batch` step (`FusedAdam`, MLM + NSP) with
 and without dropout and the float32 `tf.matmul` 2048² peak. The gap between the step and the sum
 of its dense matmuls is what any implementation could still win at float32; `bench/run.py` is the
-comparison with peers. Prints one line per measurement (p50 after warm-up).
+comparison with peers. `--forward` does the same for `bench/run.py`'s batch-1 `infer` case: the
+pieces forward only at [128, ·] rows, against `BertBackbone`'s whole forward call. Prints one line
+per measurement (p50 after warm-up).
 """
 
 import os
@@ -24,10 +29,16 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "workers"))
 
-from _common import SEED, pretraining_batch  # noqa: E402 - the bench's shared inputs
+from _common import SEED, pretraining_batch, random_batch  # noqa: E402 - the bench's inputs
 from probe_xla_cpu import p50  # noqa: E402 - the same p50-after-warm-up timer
 
 BATCH, SEQ, HIDDEN, HEADS, LAYERS, MASKS = 8, 128, 768, 12, 12, 20
+
+
+def forward_only(fn, *args):
+    """p50 seconds of fn's forward, under XLA, output to numpy."""
+    compiled = tf.function(fn, jit_compile=True)
+    return p50(lambda: compiled(*args).numpy(), steps=50)
 
 
 def forward_backward(fn, *args):
@@ -53,18 +64,63 @@ def pretraining_inputs(layers, hidden, batch_size):
     return cfg, x, y, w
 
 
-def line(name, seconds, flops=None, per_step=None):
+def line(name, seconds, flops=None, per_step=None, layers=LAYERS):
     rate = f"  {flops / seconds / 1e9:6.0f} GFLOP/s" if flops else ""
-    total = f"  x{LAYERS} blocks: {per_step * 1e3:6.0f} ms" if per_step else ""
+    total = f"  x{layers} blocks: {per_step * 1e3:6.0f} ms" if per_step else ""
     print(f"{name:44s} {seconds * 1e3:8.1f} ms{rate}{total}", flush=True)
 
 
-def main():
+def peak():
     n = 2048
     a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
     matmul = tf.function(tf.matmul)
     t = p50(lambda: matmul(a, b).numpy())
     line("tf.matmul 2048² float32 (graph): peak", t, 2 * n ** 3)
+
+
+def attention_core(q, k, v):
+    probs = tf.nn.softmax(tf.einsum("bqhd,bkhd->bhqk", q, k), axis=-1)
+    return tf.einsum("bhqk,bkhd->bqhd", probs, v)
+
+
+def forward_breakdown():
+    """The pieces of the batch-1 seq-128 forward pass (BERT-base, MiniLM), against the whole
+    `BertBackbone` call as the bench's `infer` task makes it."""
+    from keras_bert_kit.models.bert_backbone import BertBackbone
+
+    peak()
+    for name, layers, hidden, heads in (("BERT-base", LAYERS, HIDDEN, HEADS),
+                                        ("MiniLM", 6, 384, 12)):
+        print(f"-- {name} (L{layers}/H{hidden}/A{heads}) seq {SEQ} batch 1, forward, XLA",
+              flush=True)
+        dense_total = 0.0
+        for k, m in ((hidden, 3 * hidden), (hidden, hidden), (hidden, 4 * hidden),
+                     (4 * hidden, hidden)):
+            x = tf.random.normal([SEQ, k])
+            w = tf.Variable(tf.random.normal([k, m]) * 0.02)
+            t = forward_only(lambda x: tf.matmul(x, w), x)
+            dense_total += t * layers
+            line(f"dense {SEQ}x{k} @ {k}x{m}", t, 2 * SEQ * k * m, t * layers, layers)
+        q, k, v = (tf.random.normal([1, SEQ, heads, hidden // heads]) for _ in range(3))
+        t = forward_only(attention_core, q, k, v)
+        line("attention core", t, 4 * SEQ * SEQ * hidden, t * layers, layers)
+        inner = tf.random.normal([SEQ, 4 * hidden])
+        t = forward_only(lambda x: 0.5 * x * (1.0 + tf.math.erf(x / np.sqrt(2.0))), inner)
+        line(f"exact GELU [{SEQ}, {4 * hidden}]", t, None, t * layers, layers)
+        print(f"{f'sum of the dense matmuls ({layers} blocks)':44s} {dense_total * 1e3:8.1f} ms",
+              flush=True)
+        cfg = dict(vocabulary_size=30522, num_layers=layers, num_heads=heads, hidden_dim=hidden,
+                   intermediate_dim=4 * hidden, max_sequence_length=512)
+        backbone = BertBackbone(**cfg)
+        inputs = {k: tf.constant(v) for k, v in random_batch(cfg, 1, SEQ).items()}
+        fn = tf.function(lambda x: backbone(x, training=False), jit_compile=True)
+        t = p50(lambda: fn(inputs)["pooled_output"].numpy(), steps=50)
+        line("BertBackbone forward (as bench infer)", t,
+             (24 * layers * hidden ** 2 + 4 * layers * SEQ * hidden) * SEQ)
+
+
+def main():
+    peak()
 
     tokens = BATCH * SEQ
     dense_total = 0.0
@@ -78,10 +134,7 @@ def main():
     head_dim = HIDDEN // HEADS
     q, k, v = (tf.random.normal([BATCH, SEQ, HEADS, head_dim]) for _ in range(3))
 
-    def attention(q, k, v):
-        probs = tf.nn.softmax(tf.einsum("bqhd,bkhd->bhqk", q, k), axis=-1)
-        return tf.einsum("bhqk,bkhd->bqhd", probs, v)
-    t = forward_backward(attention, q, k, v)
+    t = forward_backward(attention_core, q, k, v)
     line("attention core (scores, softmax, context)", t, 3 * 4 * BATCH * SEQ * SEQ * HIDDEN,
          t * LAYERS)
 
@@ -92,12 +145,13 @@ def main():
 
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.models.bert_pretrainer import BertPretrainer
+    from keras_bert_kit.training.optimization import FusedAdam
 
     cfg, x, y, w = pretraining_inputs(LAYERS, HIDDEN, BATCH)
     for rate in (0.1, 0.0):
         keras.utils.set_random_seed(SEED)
         model = BertPretrainer(BertBackbone(**cfg, dropout=rate, attention_dropout=rate))
-        model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=True)
+        model.compile(optimizer=FusedAdam(1e-4), jit_compile=True)  # as the bench's "ours"
         t = p50(lambda: model.train_on_batch(x, y, sample_weight=w), warmup=2, steps=6)
         line(f"BertPretrainer train step, dropout {rate}", t)
 
@@ -140,5 +194,7 @@ def last_block_ab():
 if __name__ == "__main__":
     if "--ab" in sys.argv:
         last_block_ab()
+    elif "--forward" in sys.argv:
+        forward_breakdown()
     else:
         main()

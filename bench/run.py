@@ -385,8 +385,16 @@ def machine():
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key == "model name":
+                    info["cpu"] = value
+                elif key in ("cpu family", "model") and key.replace(" ", "_") not in info:
+                    info[key.replace(" ", "_")] = value
+                elif key == "flags":
+                    # The instruction sets the matmul peak depends on (bf16: oneDNN's fast path).
+                    flags = set(value.split())
+                    info["simd"] = [x for x in ("avx2", "fma", "avx512f", "avx512_bf16",
+                                                "amx_bf16") if x in flags]
                     break
         with open("/proc/meminfo", encoding="utf-8") as f:
             for line in f:
@@ -429,7 +437,11 @@ def run_finetune(args, workdir):
     kbk = os.path.join(os.path.dirname(sys.executable), "kbk")
     cmd = ([kbk] if os.path.exists(kbk) else [sys.executable, "-m", "keras_bert_kit.cli"]) + [
         "finetune", "classify", "--train", train, "--dev", dev, "--init", args.vocab_folder,
-        "--epochs", "1", "--batch-size", "32", "--sequence-length", "64", "--output", output]
+        "--epochs", "1", "--batch-size", "32", "--sequence-length", "64",
+        # The README's classification command: mean pooling (how all-MiniLM-L6-v2 was trained),
+        # no weight decay, the new head at 20 x the encoder's rate; seed 0 (the default).
+        "--pooling", "mean", "--weight-decay", "0", "--head-learning-rate-multiplier", "20",
+        "--seed", "0", "--output", output]
     print(f"[finetune] {shlex.join(cmd)}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
@@ -495,7 +507,11 @@ def markdown(meta, rows, finetune):
     w(f"- Date: {meta['date']}")
     w(f"- Command: `{meta['command']}`")
     m = meta["machine"]
-    w(f"- Machine: {m.get('cpu', '?')}, {m.get('cpus_available', m.get('logical_cpus'))} CPUs "
+    cpu = m.get("cpu", "?")
+    if "cpu_family" in m:
+        cpu += f" (family {m['cpu_family']} model {m.get('model', '?')}; " + \
+            (", ".join(m.get("simd", [])) or "no AVX2") + ")"
+    w(f"- Machine: {cpu}, {m.get('cpus_available', m.get('logical_cpus'))} CPUs "
       f"available ({m.get('logical_cpus')} logical), {m.get('memory_gib', '?')} GiB RAM, "
       f"GPU: {m.get('gpu')}; {m['platform']}")
     w(f"- Load average (1/5/15 min) at start {meta['load_start']}, at end {meta['load_end']} "
