@@ -1,6 +1,7 @@
-"""Probes behind the CPU notes in README/bench: matmul dtypes, dropout bit generation, dropout's share.
+"""Probes behind the CPU notes in README/bench: matmul dtypes, dropout bits, QKV split, MLM head.
 
-    .venv/bin/python bench/probe_xla_cpu.py              # matmul + dropout + QKV split, ~1 min
+    .venv/bin/python bench/probe_xla_cpu.py              # matmul + dropout + QKV split + the
+                                                         #   tied MLM projection, ~2 min
     .venv/bin/python bench/probe_xla_cpu.py --step       # + BERT-base pretrain step with and
                                                          #   without dropout, ~4 min
     .venv/bin/python bench/probe_xla_cpu.py --bf16-step  # + BERT-base pretrain step: float32
@@ -89,6 +90,37 @@ def qkv_split(batch=8, seq=128, hidden=768, heads=12):
                   f"{t * 1e3:7.2f} ms", flush=True)
 
 
+def mlm_head(vocab=30522):
+    """Forward + backward of the tied MLM projection `x · embeddingsᵀ` + cross-entropy.
+
+    `MaskedLMHead` multiplies by a transpose of the table; `einsum("bmh,vh->bmv")` is the same
+    product, but under XLA:CPU its gradient for the table contracts over two axes (b and m) and
+    misses the fast GEMM.
+    """
+    rng = np.random.default_rng(0)
+    for batch, hidden in ((8, 768), (32, 256)):  # BERT-base b8 and L4/H256 b32, 20 masks each
+        ids = tf.constant(rng.integers(0, vocab, (batch, 20)), tf.int32)
+        for dtype, jit in ((tf.float32, True), (tf.bfloat16, False)):
+            x = tf.Variable(tf.cast(rng.standard_normal((batch, 20, hidden)), dtype))
+            table = tf.Variable(tf.cast(rng.standard_normal((vocab, hidden)) * 0.02, dtype))
+            for name, project in (
+                    ("matmul(x, transpose(E))",
+                     lambda: keras.ops.matmul(x, keras.ops.transpose(table))),
+                    ("einsum bmh,vh->bmv", lambda: keras.ops.einsum("bmh,vh->bmv", x, table))):
+                def step(project=project):
+                    with tf.GradientTape() as tape:
+                        logits = tf.cast(project(), tf.float32)
+                        loss = tf.reduce_mean(
+                            tf.nn.sparse_softmax_cross_entropy_with_logits(ids, logits))
+                    grads = tape.gradient(loss, [x, table])
+                    return sum(tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads)
+                fn = tf.function(step, jit_compile=jit)
+                t = p50(lambda: fn().numpy(), steps=10)
+                print(f"MLM projection b{batch} m20 h{hidden} fwd+bwd {name:24s} "
+                      f"{dtype.name:8s} {'xla' if jit else 'graph':5s}: {t * 1e3:7.1f} ms",
+                      flush=True)
+
+
 STEP_VARIANTS = {"dropout 0.1, float32, XLA": ("float32", True, 0.1),
                  "dropout 0.0, float32, XLA": ("float32", True, 0.0),
                  "bfloat16, graph": ("mixed_bfloat16", False, 0.1),
@@ -131,6 +163,7 @@ def main():
     matmuls()
     dropouts()
     qkv_split()
+    mlm_head()
     names = list(STEP_VARIANTS)
     chosen = (names[:2] if args.step else []) + (names[::2] + names[3:] if args.bf16_step else [])
     if chosen:
