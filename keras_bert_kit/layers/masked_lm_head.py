@@ -74,9 +74,9 @@ class MaskedLMHead(keras.layers.Layer):
         if self.token_embedding is not None:
             # x · embeddingsᵀ as a matmul of a transpose, not `einsum("bmh,vh->bmv")`: XLA:CPU
             # folds the transpose into the dot, while the einsum's gradient for the table
-            # (contracting over both b and m) misses its fast GEMM. Forward + backward at
-            # BERT-base b8 m20: 240 vs 618 ms; L4/H256 b32: 270 vs 903 ms
-            # (`bench/probe_xla_cpu.py`).
+            # (contracting over both b and m) misses its fast GEMM: forward + backward 2.6-3.4x
+            # faster at BERT-base b8 and L4/H256 b32 (`bench/probe_xla_cpu.py`, figures in the
+            # README's Benchmarks section).
             embeddings = ops.cast(self.token_embedding.embeddings, self.compute_dtype)
             logits = ops.matmul(x, ops.transpose(embeddings))
         else:
