@@ -21,35 +21,13 @@ _EXPORTS = {
     "BertMultipleChoice": "keras_bert_kit.models.bert_multiple_choice",
     "BertTokenClassifier": "keras_bert_kit.models.bert_token_classifier",
     "BertQuestionAnswerer": "keras_bert_kit.models.bert_question_answerer",
+    # training
+    "load_model": "keras_bert_kit.training.saving",
     # export
     "export_saved_model": "keras_bert_kit.export.saved_model",
 }
 
-# Modules defining every Keras-serializable class of the package.
-_SERIALIZABLE_MODULES = (
-    "keras_bert_kit.models.bert_classifier",
-    "keras_bert_kit.models.bert_multiple_choice",
-    "keras_bert_kit.models.bert_pretrainer",
-    "keras_bert_kit.models.bert_token_classifier",
-    "keras_bert_kit.models.bert_question_answerer",
-    "keras_bert_kit.training.metrics",
-    "keras_bert_kit.training.optimization",
-)
-
-
-def load_model(path, **kwargs):
-    """`keras.saving.load_model` with every keras-bert-kit class registered first.
-
-    Example:
-    >>> classifier = keras_bert_kit.load_model("runs/sentiment/model.keras")  # doctest: +SKIP
-    """
-    import keras
-
-    for module in _SERIALIZABLE_MODULES:
-        importlib.import_module(module)
-    return keras.saving.load_model(path, **kwargs)
-
-__all__ = sorted(_EXPORTS) + ["load_model"]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):

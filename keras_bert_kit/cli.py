@@ -47,7 +47,7 @@ def cmd_demo(args):
     print(f"      held-out accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f} on "
           f"{result['dev_examples']} test sentences; training took {result['train_seconds']:.0f} s")
 
-    from keras_bert_kit import load_model
+    from keras_bert_kit.training.saving import load_model
 
     classifier = load_model(os.path.join(args.output, "model.keras"))
     classifier.label_vocabulary = ["negative", "positive"]
@@ -155,7 +155,7 @@ def cmd_predict(args):
 
 
 def cmd_export(args):
-    from keras_bert_kit import load_model
+    from keras_bert_kit.training.saving import load_model
     from keras_bert_kit.export.saved_model import export_saved_model
 
     model = load_model(args.model)
