@@ -14,7 +14,7 @@ _EXPORTS = {
     "BertPreprocessor": "keras_bert_kit.text.bert_preprocessor",
     "build_vocabulary": "keras_bert_kit.text.vocabulary",
     # models
-    "BertConfig": "keras_bert_kit.models.bert_config",
+    "BertConfig": "keras_bert_kit.config",
     "BertBackbone": "keras_bert_kit.models.bert_backbone",
     "BertPretrainer": "keras_bert_kit.models.bert_pretrainer",
     "BertClassifier": "keras_bert_kit.models.bert_classifier",

@@ -6,32 +6,18 @@ arrays under one canonical naming, the Hugging Face PyTorch `BertForPreTraining`
 with `[out, in]` kernels, `cls.predictions.bias`, ...). `weight_mapping` moves them in and out of
 our layers. Neither transformers nor torch is needed; `pytorch_model.bin` is read by a restricted
 unpickler that constructs nothing but arrays.
+
+The readers import `Checkpoint` from `checkpoints.checkpoint`, never this package, so the
+dispatch below imports them without an import cycle.
 """
 
-import dataclasses
 import glob
 import os
 
-from keras_bert_kit.models.bert_config import BertConfig
+from keras_bert_kit.checkpoints.checkpoint import Checkpoint
+from keras_bert_kit.config import BertConfig
 
-
-@dataclasses.dataclass
-class Checkpoint:
-    """A BERT checkpoint in canonical form.
-
-    Args:
-        config: the architecture.
-        tensors: canonical name → numpy array.
-        source: the file or folder it came from (named in errors).
-    """
-
-    config: BertConfig
-    tensors: dict
-    source: str
-
-    def has_pretraining_heads(self):
-        return any(name.startswith("cls.") for name in self.tensors)
-
+__all__ = ["Checkpoint", "load_checkpoint"]
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "tf_model.h5",
                  "pytorch_model.bin")
@@ -54,6 +40,7 @@ def load_checkpoint(path):
             (`bert_config.json` plus `bert_model.ckpt.*`), or one weight file / checkpoint prefix
             with its config in the same folder.
     """
+    # Imported here: the Google reader imports TensorFlow, which `import checkpoints` should not.
     from keras_bert_kit.checkpoints import google_checkpoint, hf_checkpoint
 
     path = os.fspath(path)

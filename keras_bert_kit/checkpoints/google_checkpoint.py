@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from keras_bert_kit.checkpoints import Checkpoint
+from keras_bert_kit.checkpoints.checkpoint import Checkpoint
 from keras_bert_kit.checkpoints.hf_checkpoint import canonicalize
 
 

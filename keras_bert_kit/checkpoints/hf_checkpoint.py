@@ -7,7 +7,7 @@ import tempfile
 
 import numpy as np
 
-from keras_bert_kit.checkpoints import Checkpoint
+from keras_bert_kit.checkpoints.checkpoint import Checkpoint
 from keras_bert_kit.checkpoints.names import canonical_name
 
 

@@ -22,6 +22,18 @@ def _layer_norm_entries(layer_norm, prefix):
             (layer_norm.beta, [f"{prefix}.bias"], "copy")]
 
 
+def _attention_entries(attention, prefix):
+    """Q/K/V and output projection of a `BertSelfAttention` (or a subclass keeping its layers)."""
+    if not all(hasattr(attention, name) for name in ("qkv_dense", "output_dense")):
+        raise ValueError(
+            f"{type(attention).__name__} (attention of block {prefix!r}) has no qkv_dense / "
+            "output_dense layers; BERT checkpoints map onto BertSelfAttention's layout only")
+    qkv = [f"{prefix}.attention.self.{part}" for part in ("query", "key", "value")]
+    return [(attention.qkv_dense.kernel, [f"{n}.weight" for n in qkv], "qkv_kernel"),
+            (attention.qkv_dense.bias, [f"{n}.bias" for n in qkv], "qkv_bias"),
+            *_dense_entries(attention.output_dense, f"{prefix}.attention.output.dense")]
+
+
 def backbone_entries(backbone):
     """The mapping table for a `BertBackbone`."""
     emb = backbone.embeddings
@@ -33,11 +45,8 @@ def backbone_entries(backbone):
     ]
     for i, block in enumerate(backbone.transformer_layers):
         p = f"encoder.layer.{i}"
-        qkv = [f"{p}.attention.self.{part}" for part in ("query", "key", "value")]
         entries += [
-            (block.qkv_dense.kernel, [f"{n}.weight" for n in qkv], "qkv_kernel"),
-            (block.qkv_dense.bias, [f"{n}.bias" for n in qkv], "qkv_bias"),
-            *_dense_entries(block.attention_output_dense, f"{p}.attention.output.dense"),
+            *_attention_entries(block.attention, p),
             *_layer_norm_entries(block.attention_layer_norm, f"{p}.attention.output.LayerNorm"),
             *_dense_entries(block.intermediate_dense, f"{p}.intermediate.dense"),
             *_dense_entries(block.output_dense, f"{p}.output.dense"),

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert_kit.export import serving_checks
-from keras_bert_kit.export.serving_module import ServingModule
+from keras_bert_kit.export.serving_module import DECLARATION_FILE, ServingModule
 from keras_bert_kit.export.warmup import write_warmup_requests
 
 DEFAULT_EXAMPLES = [
@@ -31,6 +31,8 @@ class ExportReport:
         non_core_ops: ops TF Serving needs beyond core TensorFlow (the tf-text ops).
         max_abs_diff: worst difference between in-process and reloaded outputs (None: unchecked).
         warmup_file: path of the warm-up requests (None: not written).
+        declaration_file: path of `assets.extra/keras_bert_kit.json` (task, decoder, signature
+            inputs: what `ExportedModel`, `kbk predict` and `serving/client.py` read).
     """
 
     path: str
@@ -38,6 +40,7 @@ class ExportReport:
     non_core_ops: list
     max_abs_diff: float | None
     warmup_file: str | None
+    declaration_file: str | None = None
 
     def summary(self):
         lines = [f"SavedModel: {self.path}", f"signatures: {', '.join(self.signatures)}",
@@ -51,27 +54,69 @@ class ExportReport:
         return "\n".join(lines)
 
 
+def example_inputs(signature, examples, example_pairs=None):
+    """Example inputs of a signature, built from its declared input specs (no task knowledge).
+
+    String inputs of shape `[batch]` take `examples` (the first one) and `example_pairs` (the
+    second; default: the examples reversed); a string input of shape `[batch, k]` takes `k`
+    examples per row, rotating through them. A dict `examples` (`{input name: values}`) is
+    used as it is.
+
+    Returns:
+        `{input name: numpy object array}`, or None when the signature has non-string inputs
+        (such as `token_ids`) and no dict was given.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> from keras_bert_kit.models.bert_task import ServingSignature
+    >>> sig = ServingSignature(None, {"text": tf.TensorSpec([None], tf.string),
+    ...                               "choices": tf.TensorSpec([None, 2], tf.string)})
+    >>> {k: v.tolist() for k, v in example_inputs(sig, ["a", "b", "c"]).items()}
+    {'text': ['a', 'b', 'c'], 'choices': [['b', 'a'], ['a', 'c'], ['c', 'b']]}
+    """
+    if isinstance(examples, dict):
+        return {name: np.array(examples[name], dtype=object) for name in signature.input_names}
+    examples = list(examples)
+    pairs = list(example_pairs) if example_pairs is not None else examples[::-1]
+    inputs, seen = {}, 0
+    for name, spec in signature.inputs.items():
+        if spec.dtype != tf.string or spec.shape.rank not in (1, 2):
+            return None
+        texts = examples if seen == 0 else pairs
+        if spec.shape.rank == 2:
+            width = int(spec.shape[1])
+            texts = [[texts[(i + seen + j) % len(texts)] for j in range(width)]
+                     for i in range(len(examples))]
+        inputs[name] = np.array(texts, dtype=object)
+        seen += 1
+    return inputs
+
+
 def export_saved_model(model, path, *, check=True, warmup=True, examples=None, example_pairs=None,
                        overwrite=True, atol=1e-5, pad_to_multiple_of=8):
     """Exports `model` with its preprocessor as a SavedModel taking raw strings.
 
     The folder is TF Serving's layout (`saved_models/<name>/<version>/`); it is written to a
     temporary folder beside it and renamed into place only after everything (and, with `check`,
-    every serving check) succeeded, so a failed export leaves nothing behind.
+    every serving check) succeeded, so a failed export leaves nothing behind. The served
+    functions are the model's declaration (`serving_signatures`); the export records them with
+    the task's decoder in `assets.extra/keras_bert_kit.json`.
 
     Args:
-        model: a task model with a `preprocessor` (e.g. `BertClassifier`).
+        model: a task model with a `preprocessor` (any `BertTask`).
         path: the version folder, e.g. `"saved_models/sentiment/1"`.
         check: reload in a fresh process (TF2 and TF Serving's TF1 loader) and through
-            `saved_model_cli run`, and compare with in-process outputs.
-        warmup: write `assets.extra/tf_serving_warmup_requests`.
-        examples: texts for the checks and warm-up (default: a mixed set).
+            `saved_model_cli`, and compare with in-process outputs, for every signature whose
+            inputs are strings.
+        warmup: write `assets.extra/tf_serving_warmup_requests` (on `serving_default`).
+        examples: texts for the checks and warm-up (default: a mixed set), or a dict
+            `{input name: values}` for `serving_default` (see `example_inputs`).
         example_pairs: second texts for pair models (default: the examples reversed).
         overwrite: replace an existing export at `path`.
         atol: tolerance of the output comparison.
-        pad_to_multiple_of: classifiers and `encode` run each request at its longest text's
-            length rounded up to a multiple of this, not the full sequence length (same outputs,
-            less work: see `ServingModule`); None: always the full length.
+        pad_to_multiple_of: requests run at their longest text rounded up to a multiple of this,
+            not the full sequence length, where the task allows (same outputs, less work; see
+            `BertTask.serving_signatures`); None: always the full length.
 
     Returns:
         An `ExportReport`.
@@ -84,21 +129,19 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     module = ServingModule(model, pad_to_multiple_of=pad_to_multiple_of)
-    examples = list(examples or DEFAULT_EXAMPLES)
-    inputs = {"text": np.array(examples, dtype=object)}
-    if module.pair:
-        inputs["text_pair"] = np.array(example_pairs or examples[::-1], dtype=object)
+    examples = examples if isinstance(examples, dict) else list(examples or DEFAULT_EXAMPLES)
+    inputs = {name: example_inputs(signature, examples, example_pairs)
+              for name, signature in module.signatures.items()}
 
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.staging-", dir=parent)
     try:
         module.write(staging)
-        signatures = list(module.endpoints)
         warmup_file = None
-        if warmup:
-            write_warmup_requests(staging, os.path.basename(parent) or "model", examples,
-                                  inputs.get("text_pair"))
+        if warmup and inputs.get("serving_default") is not None:
+            write_warmup_requests(staging, os.path.basename(parent) or "model",
+                                  inputs["serving_default"])
             warmup_file = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
         non_core = serving_checks.op_report(staging)["non_core"]
         worst = None
@@ -109,25 +152,28 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
         os.replace(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportReport(path=path, signatures=sorted(signatures), non_core_ops=non_core,
-                        max_abs_diff=worst, warmup_file=warmup_file)
+    return ExportReport(path=path, signatures=sorted(module.signatures), non_core_ops=non_core,
+                        max_abs_diff=worst, warmup_file=warmup_file,
+                        declaration_file=os.path.join(path, DECLARATION_FILE))
 
 
 def _check(module, export_dir, inputs, atol):
-    expected = {k: v.numpy() for k, v in
-                module.endpoints["serving_default"](*[tf.constant(v) for v in inputs.values()]).items()}
-    text_only = {"text": inputs["text"]}
-    expected_encode = {k: v.numpy() for k, v in
-                       module.endpoints["encode"](tf.constant(inputs["text"])).items()}
+    """Worst difference over every signature with example inputs, in a fresh process (TF2 and
+    the TF1 session loader) and, for `serving_default`, through `saved_model_cli run`."""
     worst = 0.0
-    fresh = serving_checks.run_in_fresh_process(export_dir, inputs)
-    encode = serving_checks.run_in_fresh_process(export_dir, text_only, signature="encode")
-    for prefix in ("tf2/", "tf1/"):
-        where = "fresh process" if prefix == "tf2/" else "TF1 session loader (TF Serving's path)"
-        got = {k[len(prefix):]: v for k, v in fresh.items() if k.startswith(prefix)}
-        worst = max(worst, serving_checks.compare_outputs(expected, got, where, atol))
-        got = {k[len(prefix):]: v for k, v in encode.items() if k.startswith(prefix)}
-        worst = max(worst, serving_checks.compare_outputs(expected_encode, got, where + " / encode", atol))
-    cli = serving_checks.run_saved_model_cli(export_dir, inputs)
-    worst = max(worst, serving_checks.compare_outputs(expected, cli, "saved_model_cli run", atol))
+    for name, signature_inputs in inputs.items():
+        if signature_inputs is None:
+            continue
+        expected = {k: v.numpy() for k, v in module.endpoints[name](
+            *[tf.constant(v) for v in signature_inputs.values()]).items()}
+        fresh = serving_checks.run_in_fresh_process(export_dir, signature_inputs, signature=name)
+        for prefix in ("tf2/", "tf1/"):
+            where = "fresh process" if prefix == "tf2/" else "TF1 session loader (TF Serving's path)"
+            got = {k[len(prefix):]: v for k, v in fresh.items() if k.startswith(prefix)}
+            worst = max(worst, serving_checks.compare_outputs(
+                expected, got, where if name == "serving_default" else f"{where} / {name}", atol))
+        if name == "serving_default":
+            cli = serving_checks.run_saved_model_cli(export_dir, signature_inputs)
+            worst = max(worst, serving_checks.compare_outputs(expected, cli, "saved_model_cli run",
+                                                              atol))
     return worst

@@ -19,9 +19,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text  # registers the tokenizer ops
 export_dir, inputs_path, out_path, signature = sys.argv[1:5]
+def as_input(values):  # nested lists of str (any rank) become bytes, numbers int32
+    array = np.array(values, dtype=object)
+    flat = array.ravel()
+    if flat.size and isinstance(flat[0], str):
+        return np.array([t.encode("utf-8") for t in flat], dtype=object).reshape(array.shape)
+    return np.array(values, np.int32)
 with open(inputs_path) as f:
-    inputs = {k: np.array([t.encode("utf-8") for t in v], dtype=object) if isinstance(v[0], str)
-              else np.array(v, np.int32) for k, v in json.load(f).items()}
+    inputs = {k: as_input(v) for k, v in json.load(f).items()}
 results = {}
 loaded = tf.saved_model.load(export_dir)
 out = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
@@ -130,9 +135,12 @@ def run_in_fresh_process(export_dir, inputs, signature="serving_default"):
 def run_saved_model_cli(export_dir, inputs, signature="serving_default"):
     """Runs `saved_model_cli run` (tf-text ops registered) and returns its outputs by name."""
     # Texts go in as UTF-8 bytes literals: a numpy unicode array of non-ASCII text cannot be fed.
-    exprs = ";".join(
-        f"{k}={[t.encode('utf-8') if isinstance(t, str) else t for t in np.asarray(v).tolist()]!r}"
-        for k, v in inputs.items())
+    def literal(value):
+        if isinstance(value, list):
+            return [literal(v) for v in value]
+        return value.encode("utf-8") if isinstance(value, str) else value
+
+    exprs = ";".join(f"{k}={literal(np.asarray(v).tolist())!r}" for k, v in inputs.items())
     if exprs.count(";") != len(inputs) - 1:
         raise ValueError("saved_model_cli splits --input_exprs on ';': use example texts without it")
     with tempfile.TemporaryDirectory() as outdir:

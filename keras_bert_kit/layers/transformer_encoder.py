@@ -1,30 +1,35 @@
-"""`TransformerEncoder`: one post-LayerNorm BERT block with a fused query/key/value projection."""
+"""`TransformerEncoder`: one post-LayerNorm BERT block around a self-attention layer it is given."""
 
 import keras
-from keras import ops
 
-from keras_bert_kit.layers import fused_ops
+from keras_bert_kit.layers import dropout_kernels
 from keras_bert_kit.layers.activations import get_activation, initializer
+from keras_bert_kit.layers.attention import BertSelfAttention
 from keras_bert_kit.layers.gather import gather_positions
 from keras_bert_kit.layers.hash_dropout import HashDropout
 
-# Added to the attention scores of padded keys. exp(-1e4) is 0 in float32 (where the softmax
-# runs), the value survives a cast to float16, and a fully padded row stays finite.
-_MASKED_SCORE = -1e4
 
-
-def padding_mask_to_attention_bias(padding_mask):
-    """[batch, seq] padding mask (1 = token) → additive float32 bias [batch, 1, 1, seq]."""
-    mask = ops.cast(padding_mask, "float32")
-    return ((1.0 - mask) * _MASKED_SCORE)[:, None, None, :]
+def _attention_class(attention_cls):
+    """`attention_cls` as a class: a class is kept, a registered name (from a config) looked up."""
+    if isinstance(attention_cls, type):
+        return attention_cls
+    found = keras.saving.get_registered_object(attention_cls)
+    if found is None:
+        raise ValueError(
+            f"attention_cls={attention_cls!r} is not a registered Keras class: decorate the class "
+            "with @keras.saving.register_keras_serializable(), or load with "
+            "custom_objects={...: YourAttention}")
+    return found
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
 class TransformerEncoder(keras.layers.Layer):
-    """Multi-head self-attention and feed-forward, each with residual dropout and post-LayerNorm.
+    """Self-attention and feed-forward, each with residual dropout and post-LayerNorm.
 
-    Matches Hugging Face `BertLayer` (exact erf GELU by default, LayerNorm after each residual).
-    Query, key and value come from one fused `[hidden, 3 * hidden]` projection.
+    Matches Hugging Face `BertLayer` (exact erf GELU by default, LayerNorm after each residual)
+    with the default `BertSelfAttention`. The attention is a layer the block builds from
+    `attention_cls`, as Model Garden's `TransformerScaffold` does; the residuals, LayerNorms and
+    feed-forward stay here.
 
     Args:
         hidden_dim: model width.
@@ -35,6 +40,13 @@ class TransformerEncoder(keras.layers.Layer):
         attention_dropout: dropout on the attention probabilities.
         layer_norm_epsilon: LayerNorm epsilon.
         initializer_range: stddev of the truncated-normal initializer.
+        attention_cls: the attention layer class (or its registered name). The block builds
+            `attention_cls(hidden_dim=, num_heads=, dropout=attention_dropout,
+            initializer_range=, dtype=, name="attention", **attention_kwargs)` and calls it as
+            `attention(inputs, attention_bias=, padding_mask=, query_positions=, training=)`;
+            it returns `[batch, seq or q, hidden_dim]` (see `BertSelfAttention`). Register the
+            class (`keras.saving.register_keras_serializable`) so that `.keras` files rebuild it.
+        attention_kwargs: extra (or overriding) constructor arguments for `attention_cls`.
 
     Call args:
         inputs: `[batch, seq, hidden_dim]` float tensor.
@@ -48,14 +60,18 @@ class TransformerEncoder(keras.layers.Layer):
             block this way at [CLS] and the masked positions, the only rows its heads read.
 
     Example:
-    >>> import numpy as np
     >>> block = TransformerEncoder(hidden_dim=16, num_heads=2, intermediate_dim=32)
-    >>> block(np.zeros((2, 5, 16), "float32"), padding_mask=np.ones((2, 5), "int32")).shape
-    (2, 5, 16)
+    >>> x = np.random.default_rng(0).normal(size=(2, 5, 16)).astype("float32")
+    >>> y = block(x, padding_mask=np.ones((2, 5), "int32"))
+    >>> tuple(y.shape), type(block.attention).__name__
+    ((2, 5, 16), 'BertSelfAttention')
+    >>> bool(np.allclose(np.mean(y, axis=-1), 0.0, atol=1e-5))  # post-LayerNorm rows
+    True
     """
 
     def __init__(self, hidden_dim, num_heads, intermediate_dim, activation="gelu", dropout=0.1,
-                 attention_dropout=0.1, layer_norm_epsilon=1e-12, initializer_range=0.02, **kwargs):
+                 attention_dropout=0.1, layer_norm_epsilon=1e-12, initializer_range=0.02,
+                 attention_cls=BertSelfAttention, attention_kwargs=None, **kwargs):
         super().__init__(**kwargs)
         if hidden_dim % num_heads:
             raise ValueError(f"hidden_dim={hidden_dim} is not divisible by num_heads={num_heads}")
@@ -67,7 +83,8 @@ class TransformerEncoder(keras.layers.Layer):
         self.attention_dropout = attention_dropout
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
-        self.head_dim = hidden_dim // num_heads
+        self.attention_cls = _attention_class(attention_cls)
+        self.attention_kwargs = None if attention_kwargs is None else dict(attention_kwargs)
         self._activation_fn = get_activation(activation)
 
         def dense(units, name):
@@ -78,22 +95,39 @@ class TransformerEncoder(keras.layers.Layer):
             return keras.layers.LayerNormalization(epsilon=layer_norm_epsilon,
                                                    dtype=self.dtype_policy, name=name)
 
-        self.qkv_dense = dense(3 * hidden_dim, "qkv")
-        self.attention_output_dense = dense(hidden_dim, "attention_output")
+        # The attention is built first, so the variables keep the order earlier releases had
+        # (optimizer slots and `seed_state_backup` match variables by position).
+        self.attention = self.attention_cls(**{
+            "hidden_dim": hidden_dim, "num_heads": num_heads, "dropout": attention_dropout,
+            "initializer_range": initializer_range, "dtype": self.dtype_policy,
+            "name": "attention", **(self.attention_kwargs or {})})
         self.attention_layer_norm = layer_norm("attention_layer_norm")
         self.intermediate_dense = dense(intermediate_dim, "intermediate")
         self.output_dense = dense(hidden_dim, "output")
         self.output_layer_norm = layer_norm("output_layer_norm")
-        self.attention_dropout_layer = HashDropout(attention_dropout, dtype=self.dtype_policy,
-                                                   name="attention_dropout")
         self.residual_dropout_layer = HashDropout(dropout, dtype=self.dtype_policy,
                                                   name="residual_dropout")
+
+    # Files written before attention was its own layer (`tests/fixtures/encoder_v1/`) hold the
+    # attention projections at this level (`transformer_encoder_1/qkv_dense/vars/0`); files
+    # written now hold them under `attention/`. Keras' loader walks a layer's attributes in name
+    # order and retries an object that failed to load under one attribute under the next one that
+    # reaches it, so these two read-only aliases let old files load. Saving writes each layer
+    # once, under the first attribute that reaches it: `attention`, which sorts before both.
+    @property
+    def qkv_dense(self):
+        """The attention's fused Q/K/V `Dense`, under the name older `.keras` files use."""
+        return getattr(self.attention, "qkv_dense", None)
+
+    @property
+    def attention_output_dense(self):
+        """The attention's output `Dense`, under the name older `.keras` files use."""
+        return getattr(self.attention, "output_dense", None)
 
     def build(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None,
               query_positions_shape=None):
         hidden = (None, None, self.hidden_dim)
-        self.qkv_dense.build(hidden)
-        self.attention_output_dense.build(hidden)
+        self.attention.build(hidden)
         self.attention_layer_norm.build(hidden)
         self.intermediate_dense.build(hidden)
         self.output_dense.build((None, None, self.intermediate_dim))
@@ -102,48 +136,19 @@ class TransformerEncoder(keras.layers.Layer):
 
     def call(self, inputs, padding_mask=None, attention_bias=None, query_positions=None,
              training=None):
-        batch, seq_len = ops.shape(inputs)[0], ops.shape(inputs)[1]
-        heads = (self.num_heads, self.head_dim)
         if query_positions is None:
-            residual, query_len = inputs, seq_len
-            # A split along the last axis (gradient: one concat) rather than slicing a
-            # [batch, seq, 3, heads, head_dim] view (gradient: three zero-padded copies summed).
-            # Outside XLA (bfloat16 on CPU) 3.8 vs 27.8 ms fwd+bwd at BERT-base b8 s128; under
-            # XLA 4.3 vs 3.7 ms, ≈ 0.2 % of a step (`bench/probe_xla_cpu.py`).
-            query, key, value = ops.split(self.qkv_dense(inputs), 3, axis=-1)
+            residual = inputs
         else:
             residual = gather_positions(inputs, query_positions)
-            query_len = ops.shape(query_positions)[1]
-            query, key, value = self._project_rows(residual, inputs)
-        query = ops.reshape(query, (batch, query_len) + heads)
-        key = ops.reshape(key, (batch, seq_len) + heads)
-        value = ops.reshape(value, (batch, seq_len) + heads)
-        query = query * ops.cast(self.head_dim ** -0.5, query.dtype)
-
-        scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
-        if attention_bias is None and padding_mask is not None:
-            attention_bias = padding_mask_to_attention_bias(padding_mask)
-        fused = fused_ops.use_fused(training)
-        if fused:
-            # Training outside XLA: each elementwise chain is one fused kernel forward and one
-            # backward (`fused_ops`; under jit_compile XLA fuses the plain ops by itself).
-            probs = fused_ops.softmax_dropout(
-                scores, attention_bias, self.compute_dtype,
-                self.attention_dropout_layer.next_seed(training), self.attention_dropout)
-        else:
-            scores = ops.cast(scores, "float32")
-            if attention_bias is not None:
-                scores = scores + ops.cast(attention_bias, "float32")
-            probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
-            probs = self.attention_dropout_layer(probs, training=training)
-        context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
-        context = ops.reshape(context, (batch, query_len, self.hidden_dim))
-
-        attended = self.attention_output_dense(context)
+        attended = self.attention(inputs, attention_bias=attention_bias, padding_mask=padding_mask,
+                                  query_positions=query_positions, training=training)
+        # Training outside XLA: each elementwise chain is one fused kernel forward and one
+        # backward (`dropout_kernels`; under jit_compile XLA fuses the plain ops by itself).
+        fused = dropout_kernels.use_fused(training)
         x = self._add_norm(self.attention_layer_norm, attended, residual, training, fused)
         intermediate = self.intermediate_dense(x)
         if fused and self.activation == "gelu":
-            intermediate = fused_ops.gelu_exact(intermediate)
+            intermediate = dropout_kernels.gelu_exact(intermediate)
         else:
             intermediate = self._activation_fn(intermediate)
         return self._add_norm(self.output_layer_norm, self.output_dense(intermediate), x, training,
@@ -153,27 +158,9 @@ class TransformerEncoder(keras.layers.Layer):
         """`layer_norm(residual + dropout(branch))`; with `fused`, one kernel each way."""
         if not fused:
             return layer_norm(residual + self.residual_dropout_layer(branch, training=training))
-        return fused_ops.dropout_add_layer_norm(
+        return dropout_kernels.dropout_add_layer_norm(
             branch, residual, layer_norm.gamma, layer_norm.beta, self.layer_norm_epsilon,
             self.residual_dropout_layer.next_seed(training), self.dropout)
-
-    def _project_rows(self, query_rows, inputs):
-        """Query from `query_rows`, key and value from every row of `inputs`, with the fused kernel.
-
-        The fused `[hidden, 3 * hidden]` kernel is sliced, so each projection multiplies only the
-        rows it needs (a quantized `qkv` layer keeps its own call and projects both in full).
-        """
-        d = self.hidden_dim
-        if getattr(self.qkv_dense, "quantization_mode", None) is not None:
-            query = self.qkv_dense(query_rows)[..., :d]
-            key_value = self.qkv_dense(inputs)[..., d:]
-        else:
-            kernel = ops.cast(self.qkv_dense.kernel, self.compute_dtype)
-            bias = ops.cast(self.qkv_dense.bias, self.compute_dtype)
-            query = ops.matmul(query_rows, kernel[:, :d]) + bias[:d]
-            key_value = ops.matmul(inputs, kernel[:, d:]) + bias[d:]
-        key, value = ops.split(key_value, 2, axis=-1)
-        return query, key, value
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None, attention_bias_shape=None,
                              query_positions_shape=None):
@@ -192,5 +179,7 @@ class TransformerEncoder(keras.layers.Layer):
             attention_dropout=self.attention_dropout,
             layer_norm_epsilon=self.layer_norm_epsilon,
             initializer_range=self.initializer_range,
+            attention_cls=keras.saving.get_registered_name(self.attention_cls),
+            attention_kwargs=self.attention_kwargs,
         )
         return config

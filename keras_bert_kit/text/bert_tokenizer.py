@@ -19,6 +19,7 @@ import tensorflow_text as tf_text
 from keras_bert_kit.text.word_splitter import WordSplitter
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+VOCABULARY_ASSET = "vocabulary.json"
 
 
 def read_vocabulary(path):
@@ -78,7 +79,9 @@ class BertTokenizer(keras.layers.Layer):
     Args:
         vocabulary: list of str tokens, the id of a token being its index. Must contain
             `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]` and `[MASK]`. Use `from_vocabulary` to read a
-            `vocab.txt` and `from_pretrained` for a Hugging Face folder.
+            `vocab.txt` and `from_pretrained` for a Hugging Face folder. `None` (what the
+            config holds): set later by `set_vocabulary`, or by `load_assets` when Keras loads a
+            `.keras` file, where the vocabulary is saved as an asset beside the config.
         lowercase: lower-case and strip accents, for uncased vocabularies (HF `do_lower_case`).
         strip_accents: strip accents; `None` (the default) follows `lowercase`, as in HF.
         tokenize_chinese_chars: split every CJK ideograph off as a word of its own.
@@ -97,7 +100,7 @@ class BertTokenizer(keras.layers.Layer):
 
     def __init__(
         self,
-        vocabulary,
+        vocabulary=None,
         lowercase=True,
         strip_accents=None,
         tokenize_chinese_chars=True,
@@ -105,8 +108,6 @@ class BertTokenizer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self._token_index = _check_vocabulary(vocabulary, "given as a list")
-        self.vocabulary = list(vocabulary)
         self.lowercase = bool(lowercase)
         self.strip_accents = None if strip_accents is None else bool(strip_accents)
         self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
@@ -117,6 +118,22 @@ class BertTokenizer(keras.layers.Layer):
         self._splitter = WordSplitter(
             self.lowercase, self.strip_accents, self.tokenize_chinese_chars
         )
+        self.vocabulary = None
+        self._token_index = None
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+
+    def set_vocabulary(self, vocabulary):
+        """Sets the vocabulary (a list of str tokens, id = index) and builds the lookups.
+
+        A tokenizer made from a config (`from_config`, as `.keras` loading does) has none until
+        this is called; `load_assets` calls it with the vocabulary saved beside the config.
+        """
+        self._token_index = _check_vocabulary(vocabulary, "given as a list")
+        self.vocabulary = list(vocabulary)
         # UTF-8 needs at most 4 bytes per character, so every word of at most max_chars_per_word
         # characters is cut into pieces; `_tokenize_general` turns longer ones into [UNK].
         self._wordpiece = tf_text.FastWordpieceTokenizer(
@@ -139,9 +156,14 @@ class BertTokenizer(keras.layers.Layer):
         self._special_ids = tf.constant(
             sorted(self._token_index[t] for t in SPECIAL_TOKENS), tf.int32
         )
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
+
+    def _require_vocabulary(self):
+        if self.vocabulary is None:
+            raise ValueError(
+                f"{self.name} has no vocabulary yet: it was made from a config without one "
+                "(the vocabulary of a .keras file is an asset, loaded by keras.saving.load_model); "
+                "call set_vocabulary(tokens) or load the .keras file."
+            )
 
     @classmethod
     def from_vocabulary(cls, vocabulary, lowercase=True, **kwargs):
@@ -200,7 +222,9 @@ class BertTokenizer(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "vocabulary": list(self.vocabulary),
+                # The vocabulary is an asset (`save_assets`), not part of the config: a .keras
+                # config of a 30k-token model stays small and readable.
+                "vocabulary": None,
                 "lowercase": self.lowercase,
                 "strip_accents": self.strip_accents,
                 "tokenize_chinese_chars": self.tokenize_chinese_chars,
@@ -209,24 +233,50 @@ class BertTokenizer(keras.layers.Layer):
         )
         return config
 
+    def save_assets(self, dir_path):
+        """Writes the vocabulary to `dir_path/vocabulary.json` (Keras calls this when saving).
+
+        JSON keeps every token exactly (a token may be any string, even with a line break).
+        """
+        self._require_vocabulary()
+        with open(os.path.join(dir_path, VOCABULARY_ASSET), "w", encoding="utf-8") as f:
+            json.dump(self.vocabulary, f, ensure_ascii=False)
+
+    def load_assets(self, dir_path):
+        """Reads the vocabulary written by `save_assets` (Keras calls this when loading).
+
+        Files saved before the vocabulary became an asset carry it inline in the config
+        instead; their tokenizer already has it and there is nothing to read.
+        """
+        path = None if dir_path is None else os.path.join(dir_path, VOCABULARY_ASSET)
+        if path is None or not os.path.isfile(path):
+            self._require_vocabulary()
+            return
+        with open(path, encoding="utf-8") as f:
+            self.set_vocabulary(json.load(f))
+
     # Vocabulary -------------------------------------------------------------------------------
 
     def vocabulary_size(self):
         """Number of tokens in the vocabulary."""
+        self._require_vocabulary()
         return len(self.vocabulary)
 
     def get_vocabulary(self):
         """The vocabulary as a list of tokens (index = id)."""
+        self._require_vocabulary()
         return list(self.vocabulary)
 
     def token_to_id(self, token):
         """Id of `token` (a str); raises `KeyError` for a token not in the vocabulary."""
+        self._require_vocabulary()
         if token not in self._token_index:
             raise KeyError(f"Token {token!r} is not in the vocabulary.")
         return self._token_index[token]
 
     def id_to_token(self, token_id):
         """Token (a str) of id `token_id`; raises `IndexError` outside `[0, vocabulary_size())`."""
+        self._require_vocabulary()
         token_id = int(token_id)
         if not 0 <= token_id < len(self.vocabulary):
             raise IndexError(
@@ -237,26 +287,31 @@ class BertTokenizer(keras.layers.Layer):
     @property
     def pad_token_id(self):
         """Id of `[PAD]`."""
+        self._require_vocabulary()
         return self._token_index["[PAD]"]
 
     @property
     def unk_token_id(self):
         """Id of `[UNK]`."""
+        self._require_vocabulary()
         return self._token_index["[UNK]"]
 
     @property
     def cls_token_id(self):
         """Id of `[CLS]`."""
+        self._require_vocabulary()
         return self._token_index["[CLS]"]
 
     @property
     def sep_token_id(self):
         """Id of `[SEP]`."""
+        self._require_vocabulary()
         return self._token_index["[SEP]"]
 
     @property
     def mask_token_id(self):
         """Id of `[MASK]`."""
+        self._require_vocabulary()
         return self._token_index["[MASK]"]
 
     # Tokenization -----------------------------------------------------------------------------
@@ -341,6 +396,7 @@ class BertTokenizer(keras.layers.Layer):
         >>> BertTokenizer(vocab).detokenize([[2, 5, 6, 7, 3, 0]], skip_special_tokens=True)
         <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'unable !'], dtype=object)>
         """
+        self._require_vocabulary()
         if not isinstance(token_ids, tf.RaggedTensor):
             token_ids = tf.convert_to_tensor(token_ids)
         scalar = token_ids.shape.rank == 1
@@ -361,6 +417,7 @@ class BertTokenizer(keras.layers.Layer):
         return text[0] if scalar else text
 
     def _tokenize_any_rank(self, inputs, with_offsets):
+        self._require_vocabulary()
         if not isinstance(inputs, tf.Tensor):
             inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
         if inputs.dtype != tf.string:

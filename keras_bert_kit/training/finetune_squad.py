@@ -1,37 +1,11 @@
-"""`finetune_squad`: the extractive question-answering fine-tuning run behind `kbk finetune squad`.
+"""`finetune_squad`: extractive question-answering fine-tuning in one call (the runner's `squad` task).
 
-`add_squad_arguments(parser)` adds the flags to an `argparse` (sub)parser and
-`run_squad_from_args(args)` runs it, so the command line is
-`p = finetune.add_parser("squad"); add_squad_arguments(p); p.set_defaults(func=run_squad_from_args)`.
+The keyword arguments become the configs of `run("squad", ...)` (`training/runner.py`), which
+does the work; `kbk finetune squad` runs the same task from the command line.
 """
 
-import json
-import os
-import time
-
-from keras_bert_kit.training.squad_metrics import squad_scores
-
-
-def _best_epoch_checkpoint(model, examples, path, version, n_best, null_threshold, batch_size):
-    """A callback answering the dev questions after each epoch; saves the model with the best F1.
-
-    Returns:
-        `(callback, best)`: `best["scores"]` / `best["answers"]` are those of the best epoch.
-    """
-    import keras
-
-    best = {"f1": -1.0, "scores": None, "answers": None}
-
-    def on_epoch_end(epoch, logs):
-        answers = model.predict_answers(examples, n_best=n_best, null_threshold=null_threshold,
-                                        batch_size=batch_size)
-        scores = squad_scores(examples, {k: a["text"] for k, a in answers.items()}, version)
-        logs.update({f"val_{k}": float(v) for k, v in scores.items() if "total" not in k})
-        if scores["f1"] > best["f1"]:
-            best.update(f1=scores["f1"], scores=scores, answers=answers)
-            model.save(path)
-
-    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end), best
+from keras_bert_kit.training.config import (DataConfig, ModelConfig, OptimizerConfig, RunConfig,
+                                            SquadOptions)
 
 
 def finetune_squad(train_file, dev_file, init, output_dir, *, version="auto", sequence_length=384,
@@ -77,114 +51,18 @@ def finetune_squad(train_file, dev_file, init, output_dir, *, version="auto", se
     ...                         "runs/squad")  # doctest: +SKIP
     >>> result["dev_scores"]["f1"]  # doctest: +SKIP
     """
-    import keras
+    from keras_bert_kit.training.runner import run
 
-    from keras_bert_kit.data.squad_data import make_squad_dataset, read_squad
-    from keras_bert_kit.models.bert_question_answerer import BertQuestionAnswerer
-    from keras_bert_kit.training.optimization import create_optimizer
-    from keras_bert_kit.training.strategy import (choose_strategy, jit_compile_setting,
-                                                  set_precision)
-
-    keras.utils.set_random_seed(seed)
-    policy = set_precision(mixed_precision)
-    train = read_squad(train_file)
-    if max_train_examples:
-        train = train[:max_train_examples]
-    dev = read_squad(dev_file)
-    if version == "auto":
-        version = "2.0" if any(e.is_impossible for e in train + dev) else "1.1"
-
-    strategy = choose_strategy(strategy)
-    with strategy.scope():
-        qa = BertQuestionAnswerer.from_pretrained(
-            init, sequence_length=sequence_length, max_query_length=max_query_length,
-            doc_stride=doc_stride, max_answer_length=max_answer_length)
-        if qa.preprocessor is None:
-            raise ValueError(f"{init}: no vocab.txt beside the weights, so no tokenizer")
-        features = qa.features(train, training=True)
-        train_ds = make_squad_dataset(features, batch_size, shuffle=True, seed=seed)
-        steps_per_epoch = int(train_ds.cardinality())
-        optimizer = create_optimizer(learning_rate, steps_per_epoch * epochs,
-                                     warmup_ratio=warmup_ratio, weight_decay=weight_decay)
-        qa.compile(optimizer=optimizer, jit_compile=jit_compile_setting(jit_compile, policy))
-
-    os.makedirs(output_dir, exist_ok=True)
-    checkpoint, best = _best_epoch_checkpoint(
-        qa, dev, os.path.join(output_dir, "model.keras"), version, n_best,
-        null_threshold if version == "2.0" else None, batch_size)
-    callbacks = [checkpoint, keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv")),
-                 keras.callbacks.TerminateOnNaN()]
-    start = time.perf_counter()
-    history = qa.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    train_seconds = time.perf_counter() - start
-    with open(os.path.join(output_dir, "predictions.json"), "w", encoding="utf-8") as f:
-        json.dump({k: a["text"] for k, a in best["answers"].items()}, f, indent=1,
-                  ensure_ascii=False)
-    result = {
-        "dev_scores": best["scores"],
-        "version": version,
-        "train_seconds": round(train_seconds, 1),
-        "train_examples": len(train),
-        "train_windows": len(features),
-        "dev_examples": len(dev),
-        "dev_windows": len(qa.features(dev)),
-        "epochs": epochs,
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-        "settings": dict(init=str(init), sequence_length=sequence_length, doc_stride=doc_stride,
-                         max_query_length=max_query_length, max_answer_length=max_answer_length,
-                         n_best=n_best, null_threshold=null_threshold,
-                         learning_rate=learning_rate, batch_size=batch_size,
-                         warmup_ratio=warmup_ratio, dtype_policy=policy,
-                         replicas=strategy.num_replicas_in_sync),
-    }
-    with open(os.path.join(output_dir, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-    return result
-
-
-def add_squad_arguments(parser):
-    """Adds the `kbk finetune squad` flags to an `argparse` parser (see `run_squad_from_args`).
-
-    Example:
-    >>> import argparse
-    >>> parser = argparse.ArgumentParser()
-    >>> add_squad_arguments(parser)
-    >>> parser.parse_args(["--train", "t.json", "--dev", "d.json", "--init", "m/"]).doc_stride
-    128
-    """
-    add = parser.add_argument
-    add("--train", required=True, help="SQuAD v1.1 / v2.0 training JSON")
-    add("--dev", required=True, help="SQuAD JSON scored by EM / F1 after each epoch")
-    add("--init", required=True, help="HF folder, Google checkpoint folder or .keras")
-    add("--output", default="runs/squad")
-    add("--version", default="auto", choices=["auto", "1.1", "2.0"])
-    add("--sequence-length", type=int, default=384)
-    add("--doc-stride", type=int, default=128)
-    add("--max-query-length", type=int, default=64)
-    add("--max-answer-length", type=int, default=30)
-    add("--n-best", type=int, default=20)
-    add("--null-threshold", type=float, default=0.0,
-        help="v2.0: answer nothing when the null score beats the best span by more than this")
-    add("--epochs", type=int, default=2)
-    add("--learning-rate", type=float, default=5e-5)
-    add("--batch-size", type=int, default=32)
-    add("--warmup-ratio", type=float, default=0.1)
-    add("--max-train-examples", type=int)
-    add("--strategy", default="auto")
-    add("--mixed-precision", default="auto")
-    add("--seed", type=int, default=0)
-
-
-def run_squad_from_args(args):
-    """Runs `finetune_squad` from parsed `add_squad_arguments` flags; prints the dev scores."""
-    result = finetune_squad(
-        args.train, args.dev, args.init, args.output, version=args.version,
-        sequence_length=args.sequence_length, doc_stride=args.doc_stride,
-        max_query_length=args.max_query_length, max_answer_length=args.max_answer_length,
-        n_best=args.n_best, null_threshold=args.null_threshold, epochs=args.epochs,
-        learning_rate=args.learning_rate, batch_size=args.batch_size,
-        warmup_ratio=args.warmup_ratio, max_train_examples=args.max_train_examples,
-        strategy=args.strategy, mixed_precision=args.mixed_precision, seed=args.seed)
-    print(json.dumps({"dev_scores": result["dev_scores"], "train_seconds": result["train_seconds"]},
-                     indent=2))
-    return result
+    return run(
+        "squad", model=ModelConfig(init=init, sequence_length=sequence_length),
+        data=DataConfig(train=train_file, dev=dev_file, batch_size=batch_size,
+                        max_train_examples=max_train_examples),
+        optimizer=OptimizerConfig(learning_rate=learning_rate, warmup_ratio=warmup_ratio,
+                                  weight_decay=weight_decay),
+        run=RunConfig(output_dir=output_dir, epochs=epochs, strategy=strategy,
+                      mixed_precision=mixed_precision, jit_compile=jit_compile, seed=seed,
+                      verbose=verbose),
+        options=SquadOptions(version=version, doc_stride=doc_stride,
+                             max_query_length=max_query_length,
+                             max_answer_length=max_answer_length, n_best=n_best,
+                             null_threshold=null_threshold))

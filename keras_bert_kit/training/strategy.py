@@ -1,5 +1,6 @@
-"""Distribution strategy selection and precision/XLA switches for training scripts."""
+"""Distribution strategy selection, precision/XLA switches, and the multi-worker helpers of the runner."""
 
+import contextlib
 import json
 import logging
 import os
@@ -7,9 +8,10 @@ import os
 import keras
 import tensorflow as tf
 
-logger = logging.getLogger(__name__)
+from keras_bert_kit.errors import UserError
+from keras_bert_kit.training.config import STRATEGIES
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+logger = logging.getLogger(__name__)
 
 
 def choose_strategy(name="auto", tpu_address=None):
@@ -28,7 +30,7 @@ def choose_strategy(name="auto", tpu_address=None):
     ...     pass
     """
     if name not in STRATEGIES:
-        raise ValueError(f"strategy={name!r}: expected one of {STRATEGIES}")
+        raise UserError(f"strategy={name!r}: expected one of {STRATEGIES}")
     if name == "auto":
         cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
         workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
@@ -47,7 +49,7 @@ def choose_strategy(name="auto", tpu_address=None):
         strategy = tf.distribute.TPUStrategy(resolver)
     elif name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("strategy='multi_worker' needs the TF_CONFIG environment variable")
+            raise UserError("strategy='multi_worker' needs the TF_CONFIG environment variable")
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif name == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
@@ -72,7 +74,7 @@ def set_precision(mixed_precision="auto"):
     if policy == "auto":
         policy = "mixed_bfloat16" if tf.config.list_physical_devices("GPU") else "float32"
     if policy not in ("float32", "mixed_bfloat16", "mixed_float16"):
-        raise ValueError(f"mixed_precision={mixed_precision!r}: expected auto, bf16, fp16 or none")
+        raise UserError(f"mixed_precision={mixed_precision!r}: expected auto, bf16, fp16 or none")
     keras.config.set_dtype_policy(policy)
     return policy
 
@@ -81,10 +83,8 @@ def jit_compile_setting(jit_compile="auto", policy="float32", default="auto"):
     """`Model.compile`'s `jit_compile` for a recipe's train step.
 
     XLA:CPU has no bfloat16 GEMM: it runs bfloat16 matmuls at float32 speed or below, while TF's
-    oneDNN kernels (a plain `tf.function`) use the AVX512-BF16/AMX instructions. Measured on a
-    2-core Zen 4 (`bench/probe_xla_cpu.py --bf16-step`): 2048² bfloat16 matmul 158 GFLOP/s under
-    XLA vs 362 in graph mode; a BERT-base pretraining step 4.25 s under XLA vs 2.28 s in graph
-    mode (float32 XLA: 3.38 s).
+    oneDNN kernels (a plain `tf.function`) use the AVX512-BF16/AMX instructions, so bfloat16 on a
+    CPU trains faster without XLA (`bench/probe_xla_cpu.py --bf16-step` measures both).
 
     Args:
         jit_compile: `True`/`False` are used as given; `"auto"` is `default`, except for
@@ -105,3 +105,62 @@ def jit_compile_setting(jit_compile="auto", policy="float32", default="auto"):
     if policy == "mixed_bfloat16" and not accelerators:
         return False
     return default
+
+
+def num_workers(strategy):
+    """The number of workers (chief included) of a multi-worker `strategy`; 1 otherwise."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return max(1, len(spec.get("worker", [])) + len(spec.get("chief", [])))
+
+
+def worker_output_dir(output_dir, strategy):
+    """`output_dir` for the chief (or a single worker), `output_dir/workers/<type>-<i>` otherwise.
+
+    Example:
+    >>> worker_output_dir("runs/x", choose_strategy("one_device"))
+    'runs/x'
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return output_dir
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    is_chief = resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief)
+    if is_chief:
+        return output_dir
+    return os.path.join(output_dir, "workers", f"{resolver.task_type}-{resolver.task_id}")
+
+
+@contextlib.contextmanager
+def multi_worker_keras_fix(model, strategy):
+    """Works around Keras 3's `fit`/`evaluate` under `MultiWorkerMirroredStrategy`.
+
+    Two steps of Keras' TF trainer fail across workers (keras-team/keras#20585): averaging a
+    whole input batch across replicas before training (`_maybe_symbolic_build`), and averaging
+    each step's scalar logs with `axis=0`. With the model's own strategy unset, the first is
+    skipped and Keras builds the loss and metrics when it traces the step (inside
+    `strategy.scope()` it still distributes data and steps with `strategy`); the steps' logs
+    get a length-1 axis to average over. Gradients are all-reduced as usual, and the metrics
+    (variables summed across replicas when read) cover all workers' data. With one worker this
+    does nothing.
+    """
+    if num_workers(strategy) == 1:
+        yield
+        return
+
+    def with_batch_axis(step):
+        return lambda data: {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+
+    saved, model._distribute_strategy = model._distribute_strategy, None
+    model.train_step = with_batch_axis(type(model).train_step.__get__(model))
+    model.test_step = with_batch_axis(type(model).test_step.__get__(model))
+    try:
+        with strategy.scope():
+            yield
+    finally:
+        model._distribute_strategy = saved
+        del model.train_step, model.test_step
+        model.train_function = model.test_function = None

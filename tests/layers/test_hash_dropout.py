@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_kit.layers.hash_dropout import HashDropout, hash_bits
+from keras_bert_kit.layers.dropout_kernels import hash_bits
+from keras_bert_kit.layers.hash_dropout import HashDropout
 
 
 def masks(layer, shape, calls, jit):

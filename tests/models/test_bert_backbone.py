@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_bert_kit.models.bert_backbone import BertBackbone
-from keras_bert_kit.models.bert_config import PRESETS, BertConfig
+from keras_bert_kit.config import PRESETS, BertConfig
 from tests.helpers import TINY, max_abs_diff_valid, random_inputs
 
 

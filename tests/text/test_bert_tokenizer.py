@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import keras
 import numpy as np
@@ -161,7 +162,8 @@ def test_detokenize_shapes_and_special_tokens(tiny_vocab):
 @pytest.mark.filterwarnings("ignore:You are saving a model that has not yet been built")
 def test_get_config_from_config_and_keras_file(tmp_path, cased_tokenizer, corpora):
     config = cased_tokenizer.get_config()
-    assert config["vocabulary"] == cased_tokenizer.get_vocabulary()
+    # The vocabulary is an asset of the .keras file, not part of the config.
+    assert config["vocabulary"] is None
     assert (config["lowercase"], config["strip_accents"], config["max_chars_per_word"]) == (
         False,
         None,
@@ -169,12 +171,45 @@ def test_get_config_from_config_and_keras_file(tmp_path, cased_tokenizer, corpor
     )
     texts = corpora["stress"]
     clone = BertTokenizer.from_config(config)
+    with pytest.raises(ValueError, match="has no vocabulary yet"):
+        clone(texts)
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    cased_tokenizer.save_assets(str(assets))
+    clone.load_assets(str(assets))
+    assert clone.get_vocabulary() == cased_tokenizer.get_vocabulary()
     assert clone(texts).to_list() == cased_tokenizer(texts).to_list()
     path = tmp_path / "tokenizer.keras"
     keras.Sequential([cased_tokenizer]).save(path)
     reloaded = keras.saving.load_model(path).layers[0]
     assert isinstance(reloaded, BertTokenizer) and not reloaded.lowercase
     assert reloaded(texts).to_list() == cased_tokenizer(texts).to_list()
+
+
+@pytest.mark.filterwarnings("ignore:You are saving a model that has not yet been built")
+def test_keras_file_keeps_the_vocabulary_as_an_asset_not_in_the_config(tmp_path, corpora):
+    # Tokens a vocab.txt could not hold exactly (a trailing "\r", a line break) survive too.
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "##s", "odd\r", "a\nb"]
+    tokenizer = BertTokenizer(vocab)
+    path = tmp_path / "tokenizer.keras"
+    keras.Sequential([tokenizer]).save(path)
+    with zipfile.ZipFile(path) as archive:
+        config = archive.read("config.json").decode("utf-8")
+        assets = [n for n in archive.namelist() if n.startswith("assets/")]
+    assert '"vocabulary": null' in config and "[MASK]" not in config
+    assert [n for n in assets if n.endswith("vocabulary.json")], assets
+    reloaded = keras.saving.load_model(path).layers[0]
+    assert reloaded.get_vocabulary() == vocab
+    texts = corpora["stress"] + ["the cats"]
+    assert reloaded(texts).to_list() == tokenizer(texts).to_list()
+
+
+def test_config_with_an_inline_vocabulary_still_loads(tiny_vocab):
+    # What .keras files saved before the vocabulary became an asset hold.
+    config = {**BertTokenizer(tiny_vocab).get_config(), "vocabulary": list(tiny_vocab)}
+    tokenizer = BertTokenizer.from_config(config)
+    assert tokenizer.get_vocabulary() == tiny_vocab
+    tokenizer.load_assets(None)  # no asset to read: the inline vocabulary stays
 
 
 def test_tf_data_map_on_batches(uncased_tokenizer, corpora):

@@ -1,4 +1,5 @@
-"""Fused training kernels: values and gradients equal the plain TF ops they replace, in every mode."""
+"""Dropout kernels: the fused chains equal the plain TF ops they replace (values and gradients, in
+every mode), and layers take them only when training outside XLA."""
 
 import math
 
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_kit.layers import TransformerEncoder, fused_ops
-from keras_bert_kit.layers.hash_dropout import hash_bits
+from keras_bert_kit.layers import TransformerEncoder, dropout_kernels
+from keras_bert_kit.layers.dropout_kernels import hash_bits
 
 SEED = tf.constant([7, 9])
 RATE = 0.1
@@ -53,13 +54,14 @@ BETA = tf.constant(rng.normal(size=32), tf.float32)
 SCORES = tf.constant(3 * rng.normal(size=(2, 3, 6, 6)), tf.float32)
 BIAS = tf.constant([[[[0, 0, 0, 0, 0, 0]]], [[[0, 0, 0, 0, -1e4, -1e4]]]], tf.float32)
 CASES = {
-    "dropout": (lambda x: fused_ops.dropout(x, SEED, RATE), plain_dropout, [HIDDEN]),
-    "gelu": (fused_ops.gelu_exact, plain_gelu, [HIDDEN]),
+    "dropout": (lambda x: dropout_kernels.dropout(x, SEED, RATE), plain_dropout, [HIDDEN]),
+    "gelu": (dropout_kernels.gelu_exact, plain_gelu, [HIDDEN]),
     "dropout_add_layer_norm": (
-        lambda x, r, g, b: fused_ops.dropout_add_layer_norm(x, r, g, b, 1e-12, SEED, RATE),
+        lambda x, r, g, b: dropout_kernels.dropout_add_layer_norm(x, r, g, b, 1e-12, SEED, RATE),
         plain_add_norm, [HIDDEN, RESIDUAL, GAMMA, BETA]),
-    "softmax_dropout": (lambda s: fused_ops.softmax_dropout(s, BIAS, s.dtype, SEED, RATE),
-                        lambda s: plain_softmax(s, BIAS), [SCORES]),
+    "softmax_dropout": (
+        lambda s: dropout_kernels.softmax_dropout(s, BIAS, s.dtype, SEED, RATE),
+        lambda s: plain_softmax(s, BIAS), [SCORES]),
 }
 
 
@@ -117,9 +119,23 @@ def test_encoder_training_dropout_is_seeded_and_fresh():
 
 
 def test_rate_outside_zero_one_is_one_clear_error():
-    for call in (lambda: fused_ops.dropout(HIDDEN, SEED, 1.0),
-                 lambda: fused_ops.dropout_add_layer_norm(HIDDEN, RESIDUAL, GAMMA, BETA, 1e-12,
-                                                          SEED, -0.1),
-                 lambda: fused_ops.softmax_dropout(SCORES, BIAS, "float32", SEED, 1.5)):
+    for call in (lambda: dropout_kernels.dropout(HIDDEN, SEED, 1.0),
+                 lambda: dropout_kernels.dropout_add_layer_norm(HIDDEN, RESIDUAL, GAMMA, BETA,
+                                                                1e-12, SEED, -0.1),
+                 lambda: dropout_kernels.softmax_dropout(SCORES, BIAS, "float32", SEED, 1.5)):
         with pytest.raises(ValueError, match=r"dropout rate must be in \[0, 1\)"):
             call()
+
+
+def test_use_fused_only_when_training_outside_xla():
+    """The XLA check reads the context `tf.function(jit_compile=True)` traces in, nested too."""
+    assert not dropout_kernels.in_xla_compilation()
+    assert dropout_kernels.use_fused(True) and not dropout_kernels.use_fused(False)
+
+    def flags():
+        return tf.constant([dropout_kernels.in_xla_compilation(), dropout_kernels.use_fused(True)])
+
+    assert tf.function(flags)().numpy().tolist() == [False, True]
+    assert tf.function(flags, jit_compile=True)().numpy().tolist() == [True, False]
+    inner = tf.function(flags)
+    assert tf.function(lambda: inner(), jit_compile=True)().numpy().tolist() == [True, False]

@@ -1,0 +1,149 @@
+"""`TaskHooks`: what one task supplies to the `Runner`; the runner owns everything else.
+
+The runner (`training/runner.py`) sets up the strategy, precision, XLA and seeds, builds the
+optimizer from `OptimizerConfig`, compiles, assembles the callbacks (best-model checkpoint, CSV
+history, `TerminateOnNaN`, backup and resume), trains, and writes `metrics.json`. A task
+(`training/tasks/*.py`) subclasses `TaskHooks` and fills in the steps below; the runner calls
+them in this order:
+
+1. `validate()`: checks across fields, when the run is set up (nothing has run yet);
+2. `read_data()`: reads the files, before anything is written (bad data: `UserError`);
+3. `build_model()`: the Keras model, under `strategy.scope()`;
+4. `datasets(model)`: `(training dataset, extra model.fit arguments)`;
+5. `schedule_batches()`: the learning-rate schedule's length in batches;
+6. `monitor()`: `(log name, "max" | "min")` to keep the best epoch by, or None (keep the last);
+7. `dev_scores(model)`: after each epoch, for tasks that score the dev set themselves:
+   `(logs to add, payload kept for the best epoch)`;
+8. `callbacks()`: extra callbacks;
+9. `settings()`: the run's settings recorded in `metrics.json`;
+10. `results(model, history, best)`: the task's part of the result dict;
+11. `write_outputs(model, result)`: files beyond `model.keras`, `history.csv` and `metrics.json`.
+
+The class attributes describe the task to the runner and to the generated command line.
+The module imports neither TensorFlow nor Keras: tasks import them inside their steps.
+"""
+
+import dataclasses
+
+from keras_bert_kit.errors import UserError
+from keras_bert_kit.training.config import (DataConfig, ModelConfig, OptimizerConfig, RunConfig,
+                                            TrainingConfig)
+
+# Fields only pretraining reads; fine-tuning tasks reject them.
+PRETRAINING_ONLY = ("preset", "config_overrides", "total_steps", "steps_per_epoch",
+                    "save_every_steps", "resume")
+
+
+class TaskHooks:
+    """One task's part of a training run (see the module docstring for the call order).
+
+    Attributes:
+        name: the task's name (`run(name, ...)`, `kbk finetune <name>`).
+        help: one line for `kbk --help`.
+        options_class: the task's options dataclass (e.g. `ClassifyOptions`).
+        defaults: `{field name: value}` for the fields left at None ("the task's default").
+        required: fields that must be given.
+        unused: fields of the shared dataclasses this task does not read (refused when set).
+        flags: `{field name: {"flag": ..., "aliases": (...), "nargs": ..., "help": ...}}`:
+            how the task's command spells a shared field, when not the field's own way.
+        resumable: the runner keeps a `BackupAndRestore` backup and resumes from it.
+        resume_keys: settings a resumed run must share with the backed-up one.
+        jit_default: what `jit_compile="auto"` means (see `jit_compile_setting`).
+
+    Example:
+    >>> class Echo(TaskHooks):
+    ...     name, defaults = "echo", {"epochs": 2}
+    >>> Echo.resolve(TrainingConfig()).run.epochs
+    2
+    """
+
+    name = ""
+    help = ""
+    options_class = None
+    defaults = {}
+    required = ()
+    unused = ()
+    flags = {}
+    resumable = False
+    resume_keys = ()
+    jit_default = "auto"
+
+    def __init__(self, config, runner=None):
+        self.config = config
+        self.runner = runner
+
+    @classmethod
+    def fields(cls):
+        """`[(section name, dataclasses.Field)]` of every setting this task reads."""
+        classes = {"model": ModelConfig, "data": DataConfig, "optimizer": OptimizerConfig,
+                   "run": RunConfig, "options": cls.options_class}
+        return [(section, field) for section, klass in classes.items() if klass is not None
+                for field in dataclasses.fields(klass) if field.name not in cls.unused]
+
+    @classmethod
+    def resolve(cls, config):
+        """`config` with the task's options and defaults filled in; refuses unused settings.
+
+        Raises:
+            UserError: a required field is missing, or an unused one is set.
+        """
+        if config.options is None and cls.options_class is not None:
+            config = dataclasses.replace(config, options=cls.options_class())
+        if cls.options_class is not None and not isinstance(config.options, cls.options_class):
+            raise UserError(f"{cls.name} takes options={cls.options_class.__name__}(...), not "
+                            f"{type(config.options).__name__}")
+        defaults = {name: value for name, value in cls.defaults.items()
+                    if dict(config.items())[name] is None}
+        config = config.replace(**defaults)
+        for section_name, section in config.sections().items():
+            for field in dataclasses.fields(section):
+                if field.name in cls.unused and getattr(section, field.name) != field.default:
+                    raise UserError(f"{cls.name} does not use {section_name}.{field.name}")
+        missing = [name for name in cls.required if dict(config.items())[name] is None]
+        if missing:
+            raise UserError(f"{cls.name} needs " + ", ".join(missing))
+        return config
+
+    def validate(self):
+        pass
+
+    def read_data(self):
+        pass
+
+    def build_model(self):
+        raise NotImplementedError
+
+    def datasets(self, model):
+        raise NotImplementedError
+
+    def schedule_batches(self):
+        raise NotImplementedError
+
+    def monitor(self):
+        return None
+
+    def dev_scores(self, model):
+        return None
+
+    def callbacks(self):
+        return []
+
+    def settings(self):
+        return {}
+
+    def results(self, model, history, best):
+        return {}
+
+    def write_outputs(self, model, result):
+        pass
+
+
+class FineTuningHooks(TaskHooks):
+    """Shared parts of the fine-tuning tasks: required files, epochs and history in the result."""
+
+    required = ("init", "train", "dev")
+    unused = PRETRAINING_ONLY
+
+    def results(self, model, history, best):
+        return {"epochs": self.config.run.epochs,
+                "history": {k: [float(x) for x in v] for k, v in history.history.items()}}
