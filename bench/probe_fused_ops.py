@@ -1,4 +1,4 @@
-"""What the fused training kernels (`keras_bert_kit.layers.fused_ops`) and `FusedAdam` buy, on this CPU.
+"""What the fused training kernels (`keras_bert_kit.layers.dropout_kernels`) and `FusedAdam` buy, on this CPU.
 
     .venv/bin/python bench/probe_fused_ops.py          # each kernel vs the plain ops, ~1 min
     .venv/bin/python bench/probe_fused_ops.py --step   # + pretrain steps, fused on/off, ~10 min
@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "wor
 
 from probe_xla_cpu import p50  # noqa: E402 - the same p50-after-warm-up timer
 
-from keras_bert_kit.layers import fused_ops  # noqa: E402
-from keras_bert_kit.layers.hash_dropout import hash_dropout  # noqa: E402
+from keras_bert_kit.layers import dropout_kernels as fused_ops  # noqa: E402
+from keras_bert_kit.layers.dropout_kernels import hash_dropout  # noqa: E402
 
 B, S, D, H = 8, 128, 768, 12
 BF16 = tf.bfloat16

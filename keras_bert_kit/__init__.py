@@ -12,9 +12,12 @@ _EXPORTS = {
     # text
     "BertTokenizer": "keras_bert_kit.text.bert_tokenizer",
     "BertPreprocessor": "keras_bert_kit.text.bert_preprocessor",
+    "TaggingPreprocessor": "keras_bert_kit.text.tagging_preprocessor",
+    "SquadPreprocessor": "keras_bert_kit.text.squad_preprocessor",
     "build_vocabulary": "keras_bert_kit.text.vocabulary",
-    # models
+    # config
     "BertConfig": "keras_bert_kit.config",
+    # models
     "BertBackbone": "keras_bert_kit.models.bert_backbone",
     "BertPretrainer": "keras_bert_kit.models.bert_pretrainer",
     "BertClassifier": "keras_bert_kit.models.bert_classifier",
@@ -25,6 +28,7 @@ _EXPORTS = {
     "load_model": "keras_bert_kit.training.saving",
     # export
     "export_saved_model": "keras_bert_kit.export.saved_model",
+    "ExportedModel": "keras_bert_kit.export.predict",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,4 @@
-"""Fine-tune a BERT classifier on a TSV/CSV/JSONL file (same flags as `kbk finetune classify`).
+"""Fine-tune a BERT classifier on a TSV/CSV/JSONL file: `kbk finetune classify` as a script.
 
 Example (the movie-review sentiment data, from the real all-MiniLM-L6-v2 weights):
     python recipes/finetune_classifier.py --train recipes/data/sentiment/train.tsv \\
@@ -8,12 +8,9 @@ Example (the movie-review sentiment data, from the real all-MiniLM-L6-v2 weights
         --head-learning-rate-multiplier 20 --output runs/sentiment
 """
 
-import argparse
+import sys
 
-from keras_bert_kit.training.finetune_classifier import (add_classifier_arguments,
-                                                         run_classifier_from_args)
+from keras_bert_kit.cli import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_classifier_arguments(parser)
-    run_classifier_from_args(parser.parse_args())
+    main(["finetune", "classify", *sys.argv[1:]])

@@ -5,9 +5,9 @@ ORG; see its README). Stages (`vocab` and `pretrain` are skipped when their outp
 
 1. `vocab`: a WordPiece vocabulary learned from `train_raw.txt.gz` (`build_vocabulary`).
 2. `pretrain`: a small BERT pretrained on `train_raw.txt.gz` (masked LM + next sentence, fresh
-   masks on the fly) by `keras_bert_kit.training.pretrain`; its `backbone/` is a Hugging Face
-   folder with the `vocab.txt`.
-3. `finetune`: `finetune_tagger` on `train.conll.gz`, entity P/R/F1 per type on `dev.conll.gz`.
+   masks on the fly) by the runner's `pretrain` task (`keras_bert_kit.training.run`); its
+   `backbone/` is a Hugging Face folder with the `vocab.txt`.
+3. `finetune`: the `tag` task on `train.conll.gz`, entity P/R/F1 per type on `dev.conll.gz`.
 
 Usage:
     python recipes/finetune_ner.py --output runs/ner_peoples_daily
@@ -38,40 +38,48 @@ def build_vocab(output, vocab_size):
 
 
 def pretrain(output, *, steps, batch_size, sequence_length, preset, learning_rate, seed):
-    """MLM + NSP pretraining of a small BERT on the raw sentences (`training.pretrain`).
+    """MLM + NSP pretraining of a small BERT on the raw sentences (the runner's `pretrain` task).
 
     The dev sentences (as raw text) are the held-out set. Writes `output/pretrain/`, whose
     `backbone/` is a Hugging Face folder with the `vocab.txt`.
     """
     from keras_bert_kit.data.conll_data import read_conll
-    from keras_bert_kit.training.pretrain import pretrain as run_pretraining
+    from keras_bert_kit.training import (DataConfig, ModelConfig, OptimizerConfig, PretrainOptions,
+                                         RunConfig, run)
 
     corpus, held_out = output / "train_raw.txt", output / "dev_raw.txt"
     with gzip.open(DATA / "train_raw.txt.gz", "rb") as source, open(corpus, "wb") as target:
         shutil.copyfileobj(source, target)
     dev = read_conll(DATA / "dev.conll.gz")
     held_out.write_text("".join("".join(words) + "\n" for words in dev.words), encoding="utf-8")
-    result = run_pretraining(
-        [str(corpus)], str(output / "pretrain"), vocab_file=str(output / "vocab.txt"),
-        eval_files=[str(held_out)], eval_steps=20, preset=preset, total_steps=steps,
-        save_every_steps=steps // 4 if steps % 4 == 0 else steps, batch_size=batch_size,
-        max_seq_length=sequence_length, learning_rate=learning_rate, warmup_ratio=0.05,
-        do_lower_case=True, seed=seed, verbose=2)
+    result = run(
+        "pretrain", model=ModelConfig(preset=preset, vocab_file=str(output / "vocab.txt")),
+        data=DataConfig(train=[str(corpus)], dev=[str(held_out)], batch_size=batch_size),
+        optimizer=OptimizerConfig(learning_rate=learning_rate, warmup_ratio=0.05),
+        run=RunConfig(output_dir=str(output / "pretrain"), total_steps=steps,
+                      save_every_steps=steps // 4 if steps % 4 == 0 else steps, seed=seed,
+                      verbose=2),
+        options=PretrainOptions(max_seq_length=sequence_length, do_lower_case=True,
+                                eval_steps=20))
     print(f"[pretrain] {result['optimizer_steps']} steps in {result['train_seconds']:.0f} s; "
           f"held-out {result['eval']} -> {output / 'pretrain' / 'backbone'}")
 
 
 def finetune(output, args):
     """Fine-tunes the tagger on train.conll.gz and prints entity scores on dev.conll.gz."""
-    from keras_bert_kit.training.finetune_tagger import finetune_tagger
+    from keras_bert_kit.training import (DataConfig, ModelConfig, OptimizerConfig, RunConfig,
+                                         TagOptions, run)
     from keras_bert_kit.training.ner_metrics import format_entity_report
 
-    result = finetune_tagger(
-        DATA / "train.conll.gz", DATA / "dev.conll.gz", output / "pretrain" / "backbone",
-        output / "tagger", word_split="character", epochs=args.epochs,
-        learning_rate=args.finetune_learning_rate,
-        batch_size=args.batch_size, sequence_length=args.sequence_length,
-        max_train_sentences=args.train_sentences, seed=args.seed, verbose=2)
+    result = run(
+        "tag", model=ModelConfig(init=output / "pretrain" / "backbone",
+                                 sequence_length=args.sequence_length),
+        data=DataConfig(train=DATA / "train.conll.gz", dev=DATA / "dev.conll.gz",
+                        batch_size=args.batch_size, max_train_examples=args.train_sentences),
+        optimizer=OptimizerConfig(learning_rate=args.finetune_learning_rate),
+        run=RunConfig(output_dir=output / "tagger", epochs=args.epochs, seed=args.seed,
+                      verbose=2),
+        options=TagOptions(word_split="character"))
     print(f"[finetune] {result['train_sentences']} sentences, {result['epochs']} epochs in "
           f"{result['train_seconds']:.0f} s; dev ({result['dev_sentences']} sentences):")
     print(format_entity_report(result["dev_entity_scores"]))

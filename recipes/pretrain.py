@@ -1,22 +1,16 @@
-"""Recipe: BERT pretraining (masked LM + next sentence) from TFRecords or text; same as `kbk pretrain`.
+"""Recipe: BERT pretraining (masked LM + next sentence): `kbk pretrain` as a script (same flags).
 
-Flags or a `--config` YAML (flags win); every YAML key is a flag name or a `pretrain()` argument.
-Run it again with the same command after a kill: it resumes from the last backup.
+Flags or a `--config` YAML (flags win); every YAML key is a flag name or a setting's field name
+(`keras_bert_kit/training/config.py`). Run it again with the same command after a kill: it
+resumes from the last backup.
 
 Example (from the repository root, after the data commands in docs/pretraining.md):
     python recipes/pretrain.py --config recipes/pretrain_austen.yaml
 """
 
-import argparse
+import sys
 
-from keras_bert_kit.training.pretrain import add_pretrain_arguments, run_from_args
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_pretrain_arguments(parser)
-    run_from_args(parser.parse_args(argv))
-
+from keras_bert_kit.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(["pretrain", *sys.argv[1:]])

@@ -9,6 +9,8 @@ import logging
 
 import numpy as np
 
+from keras_bert_kit.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 
@@ -25,7 +27,7 @@ def _layer_norm_entries(layer_norm, prefix):
 def _attention_entries(attention, prefix):
     """Q/K/V and output projection of a `BertSelfAttention` (or a subclass keeping its layers)."""
     if not all(hasattr(attention, name) for name in ("qkv_dense", "output_dense")):
-        raise ValueError(
+        raise UserError(
             f"{type(attention).__name__} (attention of block {prefix!r}) has no qkv_dense / "
             "output_dense layers; BERT checkpoints map onto BertSelfAttention's layout only")
     qkv = [f"{prefix}.attention.self.{part}" for part in ("query", "key", "value")]

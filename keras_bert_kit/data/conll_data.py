@@ -213,8 +213,14 @@ def make_tagging_dataset(windows, batch_size, *, shuffle=True, seed=None, bucket
         A `tf.data.Dataset`.
 
     Example:
-    >>> ds = make_tagging_dataset(windows, batch_size=32, seed=0)  # doctest: +SKIP
-    >>> model.fit(ds, epochs=3)  # doctest: +SKIP
+    >>> from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+    >>> tokenizer = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "jane", "left"])
+    >>> windows = align_words(tokenizer, [["Jane", "left"], ["left"]], 16,
+    ...                       tags=[["B-PER", "O"], ["O"]], label_vocabulary=["O", "B-PER"])
+    >>> ds = make_tagging_dataset(windows, batch_size=2, shuffle=False)
+    >>> x, labels, weights = next(iter(ds))
+    >>> x["token_ids"].shape, labels.numpy()[0].tolist()[:4], weights.numpy()[0].tolist()[:4]
+    (TensorShape([2, 4]), [-100, 1, 0, -100], [0.0, 1.0, 1.0, 0.0])
     """
     if windows.labels is None:
         raise ValueError("make_tagging_dataset needs labelled windows (align_words with tags=)")

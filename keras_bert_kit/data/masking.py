@@ -104,25 +104,62 @@ def mask_tokens(
     Example:
     >>> out = mask_tokens([[2, 7, 8, 9, 3, 0]], [[1, 1, 1, 1, 1, 0]], [1, 2], vocabulary_size=10,
     ...                   mask_token_id=4, special_token_ids=[0, 2, 3], max_predictions_per_seq=2)
-    >>> out["mask_weights"].numpy().tolist()
+    >>> out["mask_weights"].numpy().tolist()  # round(5 * 0.15) = 1 position, 0-padded to 2
     [[1.0, 0.0]]
+    >>> position = int(out["mask_positions"][0, 0])  # one of the non-special tokens 7, 8, 9
+    >>> position in (1, 2, 3), int(out["mask_ids"][0, 0]) == [2, 7, 8, 9][position]
+    (True, True)
     """
     token_ids = tf.cast(tf.convert_to_tensor(token_ids), tf.int32)
+    choice_seed, decision_seed, random_id_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+    )
+    candidate, num_to_predict = _candidates_and_budget(
+        token_ids, padding_mask, special_token_ids, masked_lm_prob, max_predictions_per_seq
+    )
+    position, start_position, word_length = _word_spans(token_ids, candidate, is_continuation)
+    chosen = _choose_words(
+        candidate, position, start_position, word_length, num_to_predict, choice_seed
+    )
+    width = max_predictions_per_seq
+    mask_positions, mask_ids, mask_weights = _chosen_entries(token_ids, chosen, width)
+    masked_token_ids = _replace_chosen(
+        token_ids, mask_positions, mask_ids, mask_weights, width, decision_seed, random_id_seed,
+        vocabulary_size=vocabulary_size, mask_token_id=mask_token_id,
+        mask_token_rate=mask_token_rate, random_token_rate=random_token_rate,
+    )
+    predictions_shape = [token_ids.shape[0], width]  # static where the batch size is
+    return {
+        "token_ids": masked_token_ids,
+        "mask_positions": tf.ensure_shape(mask_positions, predictions_shape),
+        "mask_ids": tf.ensure_shape(mask_ids, predictions_shape),
+        "mask_weights": tf.ensure_shape(tf.cast(mask_weights, tf.float32), predictions_shape),
+    }
+
+
+def _candidates_and_budget(token_ids, padding_mask, special_token_ids, masked_lm_prob,
+                           max_predictions_per_seq):
+    """Which tokens may be chosen (bool `[batch, seq]`: real and not special) and how many to
+    choose per row (int32 `[batch]`: `min(max_predictions_per_seq, max(1, round(n * prob)))`)."""
     valid = tf.cast(padding_mask, tf.bool)
     candidate = valid & ~tf.reduce_any(
         tf.equal(token_ids[..., tf.newaxis], tf.constant(special_token_ids, tf.int32)), axis=-1
     )
-    batch_size, seq_length = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
-    choice_seed, decision_seed, random_id_seed = tf.unstack(
-        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-    )
     # In float64, so that rounding (half to even) matches Python's `round` in Google's script.
     num_tokens = tf.reduce_sum(tf.cast(valid, tf.float64), axis=1)
     rounded = tf.cast(tf.round(num_tokens * masked_lm_prob), tf.int32)
-    num_to_predict = tf.minimum(max_predictions_per_seq, tf.maximum(1, rounded))
+    return candidate, tf.minimum(max_predictions_per_seq, tf.maximum(1, rounded))
 
-    # Group the candidates into words: a word starts at a candidate that is not a `##` piece
-    # right after another candidate. Each word is a segment (other tokens go to a dummy one).
+
+def _word_spans(token_ids, candidate, is_continuation):
+    """Groups the candidates into words; returns, per token, its position, the position where its
+    word starts and the word's length (all int32 `[batch, seq]`).
+
+    A word starts at a candidate that is not a `##` piece right after another candidate (without
+    `is_continuation`, every candidate is a word). Each word is a segment of
+    `unsorted_segment_*`; the other tokens go to one dummy segment.
+    """
+    batch_size, seq_length = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
     position = tf.broadcast_to(tf.range(seq_length), tf.shape(token_ids))
     if is_continuation is None:
         word_start = candidate
@@ -143,15 +180,27 @@ def mask_tokens(
     word_length = tf.gather(
         tf.math.unsorted_segment_sum(tf.ones_like(position), segment, num_segments), segment
     )
-    # Every token gets the random key of its word's first token; a stable sort by key keeps each
-    # word's tokens together and in order. A word is chosen when it ends within the row's budget.
-    key = tf.random.stateless_uniform(tf.shape(token_ids), choice_seed)
+    return position, start_position, word_length
+
+
+def _choose_words(candidate, position, start_position, word_length, num_to_predict, seed):
+    """Chooses whole words in random order while they fit in each row's budget (bool
+    `[batch, seq]`, true at the chosen tokens).
+
+    Every token gets the random key of its word's first token; a stable sort by key keeps each
+    word's tokens together and in order. A word is chosen when it ends within the row's budget.
+    """
+    key = tf.random.stateless_uniform(tf.shape(position), seed)
     key = tf.where(candidate, tf.gather(key, start_position, batch_dims=1), 2.0)
     rank = tf.argsort(tf.argsort(key, axis=1, stable=True), axis=1, stable=True)
     end_rank = rank - (position - start_position) + word_length
-    chosen = candidate & (end_rank <= num_to_predict[:, tf.newaxis])
+    return candidate & (end_rank <= num_to_predict[:, tf.newaxis])
 
-    width = max_predictions_per_seq
+
+def _chosen_entries(token_ids, chosen, width):
+    """The chosen positions of each row, ascending and 0-padded to `width`: int32 positions, the
+    original ids there and bool weights (true for real entries), each `[batch, width]`."""
+    seq_length = tf.shape(token_ids)[1]
     chosen = tf.pad(chosen, [[0, 0], [0, tf.maximum(width - seq_length, 0)]])
     padded_position = tf.range(tf.shape(chosen)[1])
     order = tf.argsort(tf.where(chosen, padded_position, padded_position + tf.shape(chosen)[1]),
@@ -159,7 +208,14 @@ def mask_tokens(
     mask_weights = tf.gather(chosen, order, batch_dims=1)
     mask_positions = tf.where(mask_weights, order, 0)
     mask_ids = tf.where(mask_weights, tf.gather(token_ids, mask_positions, batch_dims=1), 0)
+    return mask_positions, mask_ids, mask_weights
 
+
+def _replace_chosen(token_ids, mask_positions, mask_ids, mask_weights, width, decision_seed,
+                    random_id_seed, *, vocabulary_size, mask_token_id, mask_token_rate,
+                    random_token_rate):
+    """`token_ids` with the chosen tokens replaced: `[MASK]`, a random id or kept, at random."""
+    batch_size = tf.shape(token_ids)[0]
     decision = tf.random.stateless_uniform([batch_size, width], decision_seed)
     random_ids = tf.random.stateless_uniform(
         [batch_size, width], random_id_seed, minval=0, maxval=vocabulary_size, dtype=tf.int32
@@ -171,16 +227,9 @@ def mask_tokens(
     )
     row = tf.broadcast_to(tf.range(batch_size)[:, tf.newaxis], [batch_size, width])
     indices = tf.boolean_mask(tf.stack([row, mask_positions], axis=-1), mask_weights)
-    masked_token_ids = tf.tensor_scatter_nd_update(
+    return tf.tensor_scatter_nd_update(
         token_ids, indices, tf.boolean_mask(replacement, mask_weights)
     )
-    predictions_shape = [token_ids.shape[0], width]  # static where the batch size is
-    return {
-        "token_ids": masked_token_ids,
-        "mask_positions": tf.ensure_shape(mask_positions, predictions_shape),
-        "mask_ids": tf.ensure_shape(mask_ids, predictions_shape),
-        "mask_weights": tf.ensure_shape(tf.cast(mask_weights, tf.float32), predictions_shape),
-    }
 
 
 class DynamicMasker:
@@ -198,8 +247,18 @@ class DynamicMasker:
             whole-word masking (use `from_tokenizer(..., whole_word_mask=True)`).
 
     Example:
-    >>> masker = DynamicMasker.from_tokenizer(tokenizer)  # doctest: +SKIP
-    >>> batches = masker.apply(packed_batches, seed=1)  # new masks every epoch  # doctest: +SKIP
+    >>> tokenizer = BertTokenizer.from_vocabulary(
+    ...     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "##s"])
+    >>> masker = DynamicMasker.from_tokenizer(tokenizer, max_predictions_per_seq=2)
+    >>> batch = {"token_ids": tf.constant([[2, 5, 6, 7, 3, 0]]),
+    ...          "segment_ids": tf.zeros([1, 6], tf.int32),
+    ...          "padding_mask": tf.constant([[1, 1, 1, 1, 1, 0]])}
+    >>> x, y, w = masker(batch, seed=[1, 2])  # no next-sentence labels: that loss gets weight 0
+    >>> w["mlm"].numpy().tolist(), w["nsp"].numpy().tolist()
+    ([[1.0, 0.0]], [0.0])
+    >>> epochs = masker.apply(tf.data.Dataset.from_tensors(batch), seed=1)  # new masks each epoch
+    >>> [int(w["mlm"].numpy().sum()) for _, _, w in epochs]
+    [1]
     """
 
     def __init__(self, vocabulary_size, mask_token_id, special_token_ids, *,
@@ -227,7 +286,11 @@ class DynamicMasker:
             A `DynamicMasker`.
 
         Example:
-        >>> masker = DynamicMasker.from_tokenizer(tokenizer, whole_word_mask=True)  # doctest: +SKIP
+        >>> tokenizer = BertTokenizer.from_vocabulary(
+        ...     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "##s"])
+        >>> masker = DynamicMasker.from_tokenizer(tokenizer, whole_word_mask=True)
+        >>> masker.vocabulary_size, masker.special_token_ids, masker.is_continuation[-1]
+        (9, [0, 2, 3, 4], True)
         """
         vocabulary = tokenizer.get_vocabulary()
         is_continuation = [t.startswith("##") for t in vocabulary] if whole_word_mask else None
@@ -247,6 +310,15 @@ class DynamicMasker:
 
         Returns:
             `(x, y, sample_weight)` as `model_batch` arranges them.
+
+        Example:
+        >>> masker = DynamicMasker(10, mask_token_id=4, special_token_ids=[0, 2, 3, 4],
+        ...                        max_predictions_per_seq=3)
+        >>> features = {"token_ids": [[2, 5, 6, 7, 8, 9, 3]], "segment_ids": tf.zeros([1, 7]),
+        ...             "padding_mask": tf.ones([1, 7]), "next_sentence_labels": [1]}
+        >>> x, y, w = masker(features, seed=[0, 1])
+        >>> y["nsp"].numpy().tolist(), w["nsp"].numpy().tolist(), w["mlm"].numpy().tolist()
+        ([1], [1.0], [[1.0, 0.0, 0.0]])
         """
         masked = mask_tokens(
             features["token_ids"], features["padding_mask"], seed,
@@ -280,6 +352,19 @@ class DynamicMasker:
 
         Returns:
             The mapped `tf.data.Dataset`.
+
+        Example:
+        >>> masker = DynamicMasker(1000, mask_token_id=4, special_token_ids=[0, 2, 3, 4])
+        >>> ids = tf.constant([[2] + list(range(10, 40)) + [3]])  # [CLS] 30 ids [SEP]
+        >>> features = {"token_ids": ids, "segment_ids": tf.zeros_like(ids),
+        ...             "padding_mask": tf.ones_like(ids)}
+        >>> masked = masker.apply(tf.data.Dataset.from_tensors(features), seed=7)
+        >>> epochs = [[x["mask_positions"].numpy().tolist() for x, _, _ in masked] for _ in range(2)]
+        >>> epochs[0] != epochs[1]  # each iteration (epoch) draws new positions
+        True
+        >>> again = masker.apply(tf.data.Dataset.from_tensors(features), seed=7)
+        >>> [x["mask_positions"].numpy().tolist() for x, _, _ in again] == epochs[0]  # same seed
+        True
         """
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         return tf.data.Dataset.zip((dataset, seeds)).map(self, num_parallel_calls=tf.data.AUTOTUNE)
@@ -381,9 +466,18 @@ def dynamic_pretraining_dataset(
         A `tf.data.Dataset` of `(x, y, sample_weight)` as `model_batch` arranges them.
 
     Example:
-    >>> lines = tf.data.TextLineDataset(["corpus.txt"])  # doctest: +SKIP
-    >>> ds = dynamic_pretraining_dataset(lines, tokenizer, batch_size=32, seed=1)  # doctest: +SKIP
-    >>> model.fit(ds, epochs=3)  # doctest: +SKIP
+    >>> tokenizer = BertTokenizer.from_vocabulary(
+    ...     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "ran", "."])
+    >>> with open("corpus.txt", "w") as f:
+    ...     _ = f.write("The cat sat.\\nThe cat ran.\\n\\nThe cat sat.\\nThe cat ran.\\n")
+    >>> lines = tf.data.TextLineDataset(["corpus.txt"])  # a blank line ends a document
+    >>> ds = dynamic_pretraining_dataset(lines, tokenizer, batch_size=2, max_seq_length=12,
+    ...                                  max_predictions_per_seq=2, seed=1)
+    >>> x, y, w = next(iter(ds))
+    >>> x["token_ids"].shape, x["mask_positions"].shape, w["nsp"].numpy().tolist()
+    (TensorShape([2, 12]), TensorShape([2, 2]), [1.0, 1.0])
+    >>> x["token_ids"][:, 0].numpy().tolist()  # each row is [CLS] a [SEP] b [SEP]
+    [2, 2]
     """
     masker = DynamicMasker.from_tokenizer(
         tokenizer, whole_word_mask=whole_word_mask,

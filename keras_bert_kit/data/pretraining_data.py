@@ -78,25 +78,10 @@ class PretrainingData:
 
 
 def create_pretraining_data(
-    input_files,
-    vocab_file,
-    output_dir,
-    *,
-    max_seq_length=128,
-    max_predictions_per_seq=20,
-    masked_lm_prob=0.15,
-    short_seq_prob=0.1,
-    dupe_factor=10,
-    whole_word_mask=False,
-    do_lower_case=True,
-    seed=12345,
-    num_shards=None,
-    gzip=False,
-    input_format="auto",
-    jsonl_text_field="text",
-    num_workers=2,
-    progress=True,
-    overwrite=False,
+    input_files, vocab_file, output_dir, *, max_seq_length=128, max_predictions_per_seq=20,
+    masked_lm_prob=0.15, short_seq_prob=0.1, dupe_factor=10, whole_word_mask=False,
+    do_lower_case=True, seed=12345, num_shards=None, gzip=False, input_format="auto",
+    jsonl_text_field="text", num_workers=2, progress=True, overwrite=False,
 ):
     """Creates Google-compatible masked-LM / next-sentence pretraining TFRecords from raw text.
 
@@ -144,11 +129,20 @@ def create_pretraining_data(
             names the file and line).
 
     Example:
-    >>> result = create_pretraining_data(
-    ...     "corpus/*.txt", "vocab.txt", "data/pretraining", dupe_factor=5
-    ... )  # doctest: +SKIP
-    >>> result.shards, result.stats["instances"]  # doctest: +SKIP
-    (['data/pretraining/pretraining-00000-of-00001.tfrecord'], 41234)
+    >>> from pathlib import Path
+    >>> _ = Path("vocab.txt").write_text("\\n".join(
+    ...     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "dog", "sat", "ran", "."]))
+    >>> _ = Path("corpus.txt").write_text(  # two documents of two sentences
+    ...     "The cat sat.\\nThe dog ran.\\n\\nThe dog sat.\\nThe cat ran.\\n")
+    >>> result = create_pretraining_data("corpus.txt", "vocab.txt", "out", max_seq_length=16,
+    ...                                  max_predictions_per_seq=4, dupe_factor=2, num_workers=1,
+    ...                                  progress=False)
+    >>> result.shards, result.stats["documents"], result.stats["sentences"]
+    (['out/pretraining-00000-of-00001.tfrecord'], 2, 4)
+    >>> 4 <= result.stats["instances"] <= 8  # one or two pairs per document and pass
+    True
+    >>> sorted(os.listdir("out"))
+    ['pretraining-00000-of-00001.tfrecord', 'pretraining_stats.json']
     """
     _check_arguments(
         max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob, dupe_factor,
@@ -156,63 +150,20 @@ def create_pretraining_data(
     )
     files = expand_input_files(input_files)
     output_dir = os.fspath(output_dir)
-    existing = os.listdir(output_dir) if os.path.isdir(output_dir) else []
-    old_shards = sorted(f for f in existing if _SHARD_NAME.match(f))
-    if old_shards and not overwrite:
-        raise FileExistsError(
-            f"{output_dir} already holds pretraining shards ({old_shards[0]}, ...); pass "
-            "overwrite=True (--overwrite) to replace them or choose another output folder."
-        )
-    from keras_bert_kit.text.bert_tokenizer import BertTokenizer  # imports TensorFlow
-
-    tokenizer = BertTokenizer.from_vocabulary(os.fspath(vocab_file), lowercase=do_lower_case)
-    vocabulary = tokenizer.get_vocabulary()
-    config = _InstanceConfig(
-        max_seq_length=max_seq_length,
-        max_predictions_per_seq=max_predictions_per_seq,
-        masked_lm_prob=masked_lm_prob,
-        short_seq_prob=short_seq_prob,
-        whole_word_mask=whole_word_mask,
-        cls_id=tokenizer.cls_token_id,
-        sep_id=tokenizer.sep_token_id,
-        mask_id=tokenizer.mask_token_id,
-        vocabulary_size=len(vocabulary),
-        seed=seed,
+    old_shards = _existing_shards(output_dir, overwrite)
+    tokenizer = _load_tokenizer(vocab_file, do_lower_case)
+    config = _InstanceConfig.from_tokenizer(
+        tokenizer, max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
+        masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob,
+        whole_word_mask=whole_word_mask, seed=seed,
     )
     os.makedirs(output_dir, exist_ok=True)
-
-    # The tokenized corpus goes to a hidden temporary folder next to the output (it can be large).
-    with _worker_map(num_workers) as imap, tempfile.TemporaryDirectory(
-        prefix=".kbk-corpus-", dir=output_dir
-    ) as tmp:
-        # Workers read and split the files while this process tokenizes those already read.
-        builder = _CorpusBuilder(tokenizer)
-        read_tasks = [(path, input_format, jsonl_text_field) for path in files]
-        with tqdm(total=len(files), desc="reading", unit="file", disable=not progress) as bar:
-            for documents in imap(_read_file_task, read_tasks):
-                builder.add(documents)
-                bar.set_postfix(sentences=builder.num_sentences)
-                bar.update()
-        corpus = builder.build(files)
-        corpus.save(tmp, vocabulary)
-        tasks = [(tmp, config, dupe, unit_index, unit) for dupe in range(dupe_factor)
-                 for unit_index, unit in enumerate(corpus.work_units())]
-        records, counts = [], np.zeros(len(_COUNT_NAMES), np.int64)
-        with tqdm(total=len(tasks), desc="instances", unit="unit", disable=not progress) as bar:
-            try:
-                for task_records, task_counts in imap(_instances_task, tasks):
-                    records.extend(task_records)
-                    counts += task_counts
-                    bar.set_postfix(instances=len(records))
-                    bar.update()
-            finally:
-                _worker_state.clear()  # with one worker, the state lives in this process
-
+    corpus, records, counts = _corpus_and_instances(
+        files, tokenizer, config, dupe_factor, input_format, jsonl_text_field, num_workers,
+        progress, output_dir,
+    )
     random.Random(seed).shuffle(records)
-    num_shards = num_shards or max(1, math.ceil(len(records) / INSTANCES_PER_SHARD))
-    extension = ".tfrecord.gz" if gzip else ".tfrecord"
-    shards = [os.path.join(output_dir, f"{SHARD_PREFIX}-{i:05d}-of-{num_shards:05d}{extension}")
-              for i in range(num_shards)]
+    shards = _shard_paths(output_dir, num_shards, len(records), gzip)
     stats = _statistics(counts, corpus, shards, dict(
         max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
         masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob, dupe_factor=dupe_factor,
@@ -220,8 +171,7 @@ def create_pretraining_data(
         input_files=files, vocab_file=os.fspath(vocab_file),
     ))
     stats_file = os.path.join(output_dir, STATS_FILE)
-    _write_atomically(shards, records, stats_file, stats, gzip, progress,
-                      [os.path.join(output_dir, f) for f in old_shards])
+    _write_atomically(shards, records, stats_file, stats, gzip, progress, old_shards)
     return PretrainingData(shards=shards, stats_file=stats_file, stats=stats)
 
 
@@ -239,8 +189,10 @@ def expand_input_files(input_files):
         FileNotFoundError: a path or pattern that matches no file.
 
     Example:
-    >>> expand_input_files(["recipes/data/austen/emma.txt"])  # doctest: +SKIP
-    ['recipes/data/austen/emma.txt']
+    >>> for name in ("b.txt", "a.txt", "notes.md"):
+    ...     _ = open(name, "w").write("Some text.")
+    >>> expand_input_files(["*.txt", "b.txt", "notes.md"])
+    ['a.txt', 'b.txt', 'notes.md']
     """
     if isinstance(input_files, (str, os.PathLike)):
         input_files = [input_files]
@@ -276,8 +228,11 @@ def read_documents(path, input_format="auto", jsonl_text_field="text"):
             message names the file and line.
 
     Example:
-    >>> read_documents("recipes/data/austen/emma.txt")[1][:1]  # doctest: +SKIP
-    ['Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy ...']
+    >>> with open("novel.txt", "w") as f:  # prose: chapters are documents, lines are wrapped
+    ...     _ = f.write("CHAPTER I\\n\\nIt was a\\nfine day. Mr. Elton\\nsmiled.\\n\\n"
+    ...                 "CHAPTER II\\n\\nThen it rained.\\n")
+    >>> read_documents("novel.txt")
+    [['It was a fine day.', 'Mr. Elton smiled.'], ['Then it rained.']]
     """
     text = _read_text(path)
     if input_format == "auto":
@@ -354,6 +309,13 @@ def _check_arguments(max_seq_length, max_predictions_per_seq, masked_lm_prob, sh
         raise ValueError("; ".join(problems) + ".")
 
 
+def _load_tokenizer(vocab_file, do_lower_case):
+    """The `BertTokenizer` of `vocab_file` (this imports TensorFlow, in the main process only)."""
+    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+
+    return BertTokenizer.from_vocabulary(os.fspath(vocab_file), lowercase=do_lower_case)
+
+
 def _read_text(path):
     """The text of `path`; a clear error for binary (NUL bytes) or non-UTF-8 content."""
     with open(path, "rb") as f:
@@ -401,6 +363,21 @@ def _jsonl_texts(path, text, field):
 def _read_file_task(task):
     path, input_format, jsonl_text_field = task
     return read_documents(path, input_format, jsonl_text_field)
+
+
+def _read_corpus(imap, files, tokenizer, input_format, jsonl_text_field, progress):
+    """Reads and tokenizes `files` into a `_Corpus`.
+
+    The workers (`imap`) read and split the files while this process tokenizes those already read.
+    """
+    builder = _CorpusBuilder(tokenizer)
+    read_tasks = [(path, input_format, jsonl_text_field) for path in files]
+    with tqdm(total=len(files), desc="reading", unit="file", disable=not progress) as bar:
+        for documents in imap(_read_file_task, read_tasks):
+            builder.add(documents)
+            bar.set_postfix(sentences=builder.num_sentences)
+            bar.update()
+    return builder.build(files)
 
 
 @dataclasses.dataclass
@@ -517,6 +494,13 @@ class _InstanceConfig:
     vocabulary_size: int
     seed: int
 
+    @classmethod
+    def from_tokenizer(cls, tokenizer, **kwargs):
+        """The config with the special ids and the vocabulary size of `tokenizer`."""
+        return cls(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
+                   mask_id=tokenizer.mask_token_id,
+                   vocabulary_size=len(tokenizer.get_vocabulary()), **kwargs)
+
 
 _COUNT_NAMES = ("instances", "tokens", "non_special_tokens", "masked", "masked_to_mask",
                 "masked_kept", "masked_to_random", "random_next")
@@ -530,6 +514,24 @@ def _instances_task(task):
         _worker_state.clear()
         maker = _worker_state[(folder, config)] = _InstanceMaker(folder, config)
     return maker.instances(dupe, unit_index, unit)
+
+
+def _create_instances(imap, folder, config, units, dupe_factor, progress):
+    """The serialized instances of every unit of work in every pass (in task order) and their
+    summed counts (`_COUNT_NAMES`), from the corpus saved in `folder`."""
+    tasks = [(folder, config, dupe, unit_index, unit) for dupe in range(dupe_factor)
+             for unit_index, unit in enumerate(units)]
+    records, counts = [], np.zeros(len(_COUNT_NAMES), np.int64)
+    with tqdm(total=len(tasks), desc="instances", unit="unit", disable=not progress) as bar:
+        try:
+            for task_records, task_counts in imap(_instances_task, tasks):
+                records.extend(task_records)
+                counts += task_counts
+                bar.set_postfix(instances=len(records))
+                bar.update()
+        finally:
+            _worker_state.clear()  # with one worker, the state lives in this process
+    return records, counts
 
 
 class _InstanceMaker:
@@ -732,7 +734,47 @@ def _worker_map(num_workers):
         yield lambda function, tasks: pool.imap(function, tasks)
 
 
+def _corpus_and_instances(files, tokenizer, config, dupe_factor, input_format, jsonl_text_field,
+                          num_workers, progress, output_dir):
+    """Reads the corpus and creates the (unshuffled) instances with one pool of workers.
+
+    Returns:
+        `(corpus, records, counts)`: the `_Corpus`, the serialized instances and their counts.
+    """
+    # The tokenized corpus goes to a hidden temporary folder next to the output (it can be large).
+    with _worker_map(num_workers) as imap, tempfile.TemporaryDirectory(
+        prefix=".kbk-corpus-", dir=output_dir
+    ) as tmp:
+        corpus = _read_corpus(imap, files, tokenizer, input_format, jsonl_text_field, progress)
+        corpus.save(tmp, tokenizer.get_vocabulary())
+        records, counts = _create_instances(
+            imap, tmp, config, corpus.work_units(), dupe_factor, progress
+        )
+    return corpus, records, counts
+
+
+def _existing_shards(output_dir, overwrite):
+    """Paths of the shards of an earlier run in `output_dir`; an error unless `overwrite`."""
+    existing = os.listdir(output_dir) if os.path.isdir(output_dir) else []
+    old_shards = sorted(f for f in existing if _SHARD_NAME.match(f))
+    if old_shards and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} already holds pretraining shards ({old_shards[0]}, ...); pass "
+            "overwrite=True (--overwrite) to replace them or choose another output folder."
+        )
+    return [os.path.join(output_dir, f) for f in old_shards]
+
+
+def _shard_paths(output_dir, num_shards, num_records, gzip):
+    """Paths of the shards: `num_shards` of them, or one per `INSTANCES_PER_SHARD` records."""
+    num_shards = num_shards or max(1, math.ceil(num_records / INSTANCES_PER_SHARD))
+    extension = ".tfrecord.gz" if gzip else ".tfrecord"
+    return [os.path.join(output_dir, f"{SHARD_PREFIX}-{i:05d}-of-{num_shards:05d}{extension}")
+            for i in range(num_shards)]
+
+
 def _statistics(counts, corpus, shards, arguments):
+    """The statistics of a run (`PretrainingData.stats`) from the summed counts and the corpus."""
     count = dict(zip(_COUNT_NAMES, counts.tolist()))
     masked = max(count["masked"], 1)
     return {

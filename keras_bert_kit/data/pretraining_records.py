@@ -94,8 +94,19 @@ def read_pretraining_records(
         ValueError: the sizes cannot be read because every file is empty.
 
     Example:
-    >>> ds = read_pretraining_records("data/pretraining/*.tfrecord*", 32)  # doctest: +SKIP
-    >>> model.fit(ds, epochs=1)  # doctest: +SKIP
+    >>> from keras_bert_kit.data.pretraining_data import create_pretraining_data
+    >>> with open("vocab.txt", "w") as f:
+    ...     _ = f.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat"]))
+    >>> with open("corpus.txt", "w") as f:
+    ...     _ = f.write("The cat.\\nThe cat the cat.\\n\\nCat the.\\nThe the cat.\\n")
+    >>> _ = create_pretraining_data("corpus.txt", "vocab.txt", "records", max_seq_length=16,
+    ...                             max_predictions_per_seq=4, num_workers=1, progress=False)
+    >>> ds = read_pretraining_records("records/*.tfrecord", batch_size=4)  # sizes from the file
+    >>> x, y, w = next(iter(ds))
+    >>> x["token_ids"].shape, x["mask_positions"].shape, y["mlm"].shape, w["nsp"].shape
+    (TensorShape([4, 16]), TensorShape([4, 4]), TensorShape([4, 4]), TensorShape([4]))
+    >>> bool(tf.reduce_all(x["token_ids"][:, 0] == 2))  # every sequence starts with [CLS]
+    True
     """
     files = _match_files(file_pattern)
     if compression not in COMPRESSIONS:
@@ -151,8 +162,11 @@ def count_records(path, compression="auto"):
         tf.errors.DataLossError: the file is corrupt or truncated; the message names it.
 
     Example:
-    >>> count_records("data/pretraining/pretraining-00000-of-00001.tfrecord")  # doctest: +SKIP
-    9130
+    >>> with tf.io.TFRecordWriter("three.tfrecord", "GZIP") as writer:
+    ...     for record in (b"a", b"b", b"c"):
+    ...         writer.write(record)
+    >>> count_records("three.tfrecord")  # compression detected from the first bytes
+    3
     """
     if compression == "auto":
         compression = _detect_compression(path)

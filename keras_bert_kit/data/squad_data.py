@@ -115,8 +115,13 @@ def make_squad_dataset(features, batch_size, *, shuffle=True, seed=None):
     """Batched `(x, {"start_logits": start_positions, "end_logits": end_positions})`.
 
     Example:
-    >>> features = make_squad_features(train, tokenizer, training=True)  # doctest: +SKIP
-    >>> model.fit(make_squad_dataset(features, 32), epochs=2)  # doctest: +SKIP
+    >>> from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "ann", "met", "bob"]
+    >>> train = [SquadExample("q1", "Who?", "Ann met Bob", [{"text": "Bob", "start": 8}])]
+    >>> features = make_squad_features(train, BertTokenizer(vocab), 12, training=True)
+    >>> x, y = next(iter(make_squad_dataset(features, 32, seed=0)))
+    >>> x["token_ids"].shape, y["start_logits"].numpy().tolist()
+    (TensorShape([1, 12]), [6])
     """
     ds = tf.data.Dataset.from_tensor_slices(
         (features.inputs(),

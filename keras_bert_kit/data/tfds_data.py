@@ -42,7 +42,16 @@ def load_tfds_classification(name, split, data_dir=None, text_keys=None, label_k
         `ClassificationExamples` with `source` set to `"tfds:<name>:<split>"`.
 
     Example:
-    >>> ex = load_tfds_classification("glue/mrpc", "validation", data_dir="/data/tfds")  # doctest: +SKIP
+    >>> DEFAULT_TEXT_KEYS["glue/mrpc"]  # the text features read when `text_keys` is None
+    ('sentence1', 'sentence2')
+    >>> load_tfds_classification("glue/mrpc", "validation", data_dir="tfds")  # not prepared here
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: TFDS dataset 'glue/mrpc' is not prepared in ...; this loader never ...
+
+    With the dataset prepared (`tfds build glue/mrpc --data_dir /data/tfds`):
+
+    >>> ex = load_tfds_classification("glue/mrpc", "validation", "/data/tfds")  # doctest: +SKIP
     >>> ex.label_vocabulary  # doctest: +SKIP
     ['not_equivalent', 'equivalent']
     """

@@ -44,9 +44,17 @@ class ExportedModel:
         UserError: no SavedModel in `model_dir`, or no `serving_default` in it.
 
     Example:
-    >>> model = ExportedModel("saved_models/sentiment/1")  # doctest: +SKIP
-    >>> model.rows(["What a great movie"])  # doctest: +SKIP
-    [{'text': 'What a great movie', 'probabilities': [0.02, 0.98], 'label_id': 1, 'label': 'positive'}]
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "great", "movie"]
+    >>> classifier = BertClassifier(
+    ...     BertBackbone(len(vocab), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=8),
+    ...     num_classes=2, label_vocabulary=["negative", "positive"],
+    ...     preprocessor=BertPreprocessor(BertTokenizer(vocab), sequence_length=8))
+    >>> _ = export_saved_model(classifier, "saved_models/sentiment/1", check=False, warmup=False)
+    >>> model = ExportedModel("saved_models/sentiment/1")
+    >>> model.task, model.decoder, model.takes_pairs
+    ('BertClassifier', 'classes', False)
+    >>> model.rows(["What a great movie"])  # doctest: +ELLIPSIS
+    [{'text': 'What a great movie', 'label': '...', 'label_id': ..., 'probabilities': [...]}]
     """
 
     def __init__(self, model_dir):
@@ -96,9 +104,9 @@ class ExportedModel:
         return inputs
 
     def outputs(self, texts, pairs=None):
-        """`{output name: numpy array}` of `serving_default` on `texts` (and `pairs`)."""
-        return {name: value.numpy()
-                for name, value in self.signature(**self._inputs(texts, pairs)).items()}
+        """`{output name: numpy array}` of `serving_default` on `texts` (and `pairs`), by name."""
+        served = self.signature(**self._inputs(texts, pairs))
+        return {name: served[name].numpy() for name in sorted(served)}
 
     def rows(self, texts, pairs=None, raw=False):
         """One JSON-able dict per text.

@@ -122,8 +122,18 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
         An `ExportReport`.
 
     Example:
-    >>> report = export_saved_model(classifier, "saved_models/sentiment/1")  # doctest: +SKIP
-    >>> print(report.summary())  # doctest: +SKIP
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "great", "movie"]
+    >>> classifier = BertClassifier(
+    ...     BertBackbone(len(vocab), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=8),
+    ...     num_classes=2, preprocessor=BertPreprocessor(BertTokenizer(vocab), sequence_length=8))
+    >>> report = export_saved_model(classifier, "saved_models/sentiment/1", check=False)
+    >>> report.signatures
+    ['encode', 'serving_default', 'token_ids']
+    >>> print(report.summary())  # doctest: +ELLIPSIS
+    SavedModel: .../saved_models/sentiment/1
+    signatures: encode, serving_default, token_ids
+    ops beyond core TensorFlow (need tensorflow-text in TF Serving): ...
+    warm-up requests: .../saved_models/sentiment/1/assets.extra/tf_serving_warmup_requests
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:

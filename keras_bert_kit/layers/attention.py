@@ -27,14 +27,16 @@ def padding_mask_to_attention_bias(padding_mask):
 
 @keras.saving.register_keras_serializable(package="keras_bert_kit")
 class BertSelfAttention(keras.layers.Layer):
-    """Multi-head self-attention as in BERT: fused Q/K/V projection, scaled dot-product, output dense.
+    """BERT's multi-head self-attention: Q/K/V projection, scaled dot-product, output projection.
 
     Query, key and value come from one fused `[hidden, 3 * hidden]` projection (`qkv_dense`); the
     scores get the padding bias and a float32 softmax, the probabilities dropout, and the heads'
     context goes through `output_dense`. Training outside XLA takes the fused softmax + dropout
     kernel (`dropout_kernels`); under `jit_compile` XLA fuses the plain ops itself.
     `TransformerEncoder` builds one by default (`attention_cls`); a replacement takes the same
-    constructor and call arguments.
+    constructor and call arguments. A variant that changes only how the scores become
+    probabilities can subclass this layer and override `_probabilities(scores, attention_bias,
+    training)` (`tests/layers/test_attention.py` scales the scores that way).
 
     Args:
         hidden_dim: model width (queries, keys, values and output).
@@ -45,10 +47,10 @@ class BertSelfAttention(keras.layers.Layer):
 
     Call args:
         inputs: `[batch, seq, hidden_dim]` float tensor.
-        attention_bias: optional additive float bias `[batch, 1, 1, seq]`
-            (`padding_mask_to_attention_bias`), so a stack of blocks computes it once.
         padding_mask: optional `[batch, seq]` tensor, 1 for tokens and 0 for padding; used when
             `attention_bias` is not given.
+        attention_bias: optional additive float bias `[batch, 1, 1, seq]`
+            (`padding_mask_to_attention_bias`), so a stack of blocks computes it once.
         query_positions: optional `[batch, q]` int positions: only those rows are queried, so the
             output is `[batch, q, hidden_dim]`. Keys and values still come from every position.
         training: whether dropout is on.
@@ -85,13 +87,13 @@ class BertSelfAttention(keras.layers.Layer):
         self.dropout_layer = HashDropout(dropout, dtype=self.dtype_policy,
                                          name="attention_dropout")
 
-    def build(self, inputs_shape=None, attention_bias_shape=None, padding_mask_shape=None,
+    def build(self, inputs_shape=None, padding_mask_shape=None, attention_bias_shape=None,
               query_positions_shape=None):
         self.qkv_dense.build((None, None, self.hidden_dim))
         self.output_dense.build((None, None, self.hidden_dim))
         self.built = True
 
-    def call(self, inputs, attention_bias=None, padding_mask=None, query_positions=None,
+    def call(self, inputs, padding_mask=None, attention_bias=None, query_positions=None,
              training=None):
         batch, seq_len = ops.shape(inputs)[0], ops.shape(inputs)[1]
         if query_positions is None:
@@ -149,8 +151,8 @@ class BertSelfAttention(keras.layers.Layer):
         key, value = ops.split(key_value, 2, axis=-1)
         return query, key, value
 
-    def compute_output_shape(self, inputs_shape, attention_bias_shape=None,
-                             padding_mask_shape=None, query_positions_shape=None):
+    def compute_output_shape(self, inputs_shape, padding_mask_shape=None,
+                             attention_bias_shape=None, query_positions_shape=None):
         if query_positions_shape is None:
             return inputs_shape
         return (inputs_shape[0], query_positions_shape[1], self.hidden_dim)

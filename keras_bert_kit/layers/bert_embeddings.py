@@ -21,10 +21,12 @@ class BertEmbeddings(keras.layers.Layer):
         initializer_range: stddev of the truncated-normal initializer.
 
     Example:
-    >>> import numpy as np
     >>> layer = BertEmbeddings(vocabulary_size=100, hidden_dim=8)
-    >>> layer(np.array([[2, 5, 3]]), np.zeros((1, 3), "int32")).shape
+    >>> x = np.asarray(layer(np.array([[2, 5, 3]]), np.zeros((1, 3), "int32")))
+    >>> x.shape
     (1, 3, 8)
+    >>> bool(np.allclose(x.mean(-1), 0.0, atol=1e-6))  # each vector after LayerNorm
+    True
     """
 
     def __init__(self, vocabulary_size, hidden_dim, max_sequence_length=512, num_segments=2,

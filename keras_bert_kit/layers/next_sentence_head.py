@@ -14,9 +14,12 @@ class NextSentenceHead(keras.layers.Layer):
         initializer_range: stddev of the truncated-normal initializer.
 
     Example:
-    >>> import numpy as np
-    >>> NextSentenceHead(hidden_dim=8)(np.zeros((2, 8), "float32")).shape
+    >>> head = NextSentenceHead(hidden_dim=8)
+    >>> logits = np.asarray(head(np.ones((2, 8), "float32")))
+    >>> logits.shape
     (2, 2)
+    >>> bool(np.allclose(logits, np.ones((2, 8)) @ head.dense.kernel.numpy(), atol=1e-6))
+    True
     """
 
     def __init__(self, hidden_dim, initializer_range=0.02, **kwargs):

@@ -14,9 +14,13 @@ class BertPooler(keras.layers.Layer):
         initializer_range: stddev of the truncated-normal initializer.
 
     Example:
-    >>> import numpy as np
-    >>> BertPooler(hidden_dim=8)(np.zeros((2, 4, 8), "float32")).shape
+    >>> pooler = BertPooler(hidden_dim=8)
+    >>> x = np.random.default_rng(0).normal(size=(2, 4, 8)).astype("float32")
+    >>> pooled = np.asarray(pooler(x))
+    >>> pooled.shape
     (2, 8)
+    >>> bool(np.allclose(pooled, np.asarray(pooler(x[:, :1]))))  # reads [CLS] (position 0) only
+    True
     """
 
     def __init__(self, hidden_dim, initializer_range=0.02, **kwargs):

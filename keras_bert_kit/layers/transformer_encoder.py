@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_bert_kit.errors import UserError
 from keras_bert_kit.layers import dropout_kernels
 from keras_bert_kit.layers.activations import get_activation, initializer
 from keras_bert_kit.layers.attention import BertSelfAttention
@@ -15,10 +16,10 @@ def _attention_class(attention_cls):
         return attention_cls
     found = keras.saving.get_registered_object(attention_cls)
     if found is None:
-        raise ValueError(
+        raise UserError(
             f"attention_cls={attention_cls!r} is not a registered Keras class: decorate the class "
             "with @keras.saving.register_keras_serializable(), or load with "
-            "custom_objects={...: YourAttention}")
+            f"custom_objects={{{attention_cls!r}: YourAttention}}")
     return found
 
 
@@ -43,7 +44,7 @@ class TransformerEncoder(keras.layers.Layer):
         attention_cls: the attention layer class (or its registered name). The block builds
             `attention_cls(hidden_dim=, num_heads=, dropout=attention_dropout,
             initializer_range=, dtype=, name="attention", **attention_kwargs)` and calls it as
-            `attention(inputs, attention_bias=, padding_mask=, query_positions=, training=)`;
+            `attention(inputs, padding_mask=, attention_bias=, query_positions=, training=)`;
             it returns `[batch, seq or q, hidden_dim]` (see `BertSelfAttention`). Register the
             class (`keras.saving.register_keras_serializable`) so that `.keras` files rebuild it.
         attention_kwargs: extra (or overriding) constructor arguments for `attention_cls`.
@@ -52,7 +53,8 @@ class TransformerEncoder(keras.layers.Layer):
         inputs: `[batch, seq, hidden_dim]` float tensor.
         padding_mask: optional `[batch, seq]` tensor, 1 for tokens and 0 for padding.
         attention_bias: optional precomputed float32 bias `[batch, 1, 1, seq]` (from
-            `padding_mask_to_attention_bias(padding_mask)`), so a stack of blocks computes it once.
+            `attention.padding_mask_to_attention_bias(padding_mask)`), so a stack of blocks
+            computes it once.
         query_positions: optional `[batch, q]` int positions: the block then computes its output
             only at those positions (`[batch, q, hidden_dim]`), attending over the whole sequence.
             Keys and values still come from every position; the query projection, attention
@@ -95,7 +97,7 @@ class TransformerEncoder(keras.layers.Layer):
             return keras.layers.LayerNormalization(epsilon=layer_norm_epsilon,
                                                    dtype=self.dtype_policy, name=name)
 
-        # The attention is built first, so the variables keep the order earlier releases had
+        # The attention is created first, so the variables keep the order earlier releases had
         # (optimizer slots and `seed_state_backup` match variables by position).
         self.attention = self.attention_cls(**{
             "hidden_dim": hidden_dim, "num_heads": num_heads, "dropout": attention_dropout,
@@ -140,7 +142,7 @@ class TransformerEncoder(keras.layers.Layer):
             residual = inputs
         else:
             residual = gather_positions(inputs, query_positions)
-        attended = self.attention(inputs, attention_bias=attention_bias, padding_mask=padding_mask,
+        attended = self.attention(inputs, padding_mask=padding_mask, attention_bias=attention_bias,
                                   query_positions=query_positions, training=training)
         # Training outside XLA: each elementwise chain is one fused kernel forward and one
         # backward (`dropout_kernels`; under jit_compile XLA fuses the plain ops by itself).
@@ -180,6 +182,7 @@ class TransformerEncoder(keras.layers.Layer):
             layer_norm_epsilon=self.layer_norm_epsilon,
             initializer_range=self.initializer_range,
             attention_cls=keras.saving.get_registered_name(self.attention_cls),
-            attention_kwargs=self.attention_kwargs,
+            # A plain dict: Keras tracks dict attributes of a layer in its own dict type.
+            attention_kwargs=None if self.attention_kwargs is None else dict(self.attention_kwargs),
         )
         return config

@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
+from keras_bert_kit.layers.attention import padding_mask_to_attention_bias
 from keras_bert_kit.layers.bert_embeddings import BertEmbeddings
 from keras_bert_kit.layers.gather import check_positions
 from keras_bert_kit.layers.pooler import BertPooler
-from keras_bert_kit.layers.attention import padding_mask_to_attention_bias
 from keras_bert_kit.layers.transformer_encoder import TransformerEncoder
 from keras_bert_kit.config import BertConfig
 

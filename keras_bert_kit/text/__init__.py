@@ -1,1 +1,2 @@
-"""Text: in-graph WordPiece tokenizer, input packer and vocabulary building (tensorflow-text)."""
+"""Text: in-graph WordPiece tokenizer, preprocessors (plain, tagging, SQuAD), decoders of served
+outputs and vocabulary building (tensorflow-text)."""

@@ -252,9 +252,14 @@ def decode_answers(features, start_logits, end_logits, *, n_best=20, max_answer_
         (probabilities: softmax over the candidates' scores and, with a threshold, the null).
 
     Example:
-    >>> answers = decode_answers(features, start, end, null_threshold=0.0)  # doctest: +SKIP
-    >>> answers["q1"]["text"]  # doctest: +SKIP
-    'Jane Fairfax'
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "jane", "fairfax", "left"]
+    >>> ex = SquadExample("q1", "Who?", "Jane  Fairfax left.")
+    >>> features = make_squad_features([ex], BertTokenizer(vocab), 10)
+    >>> start, end = np.zeros((1, 10)), np.zeros((1, 10))
+    >>> start[0, 4], end[0, 5] = 3.0, 3.0                  # "jane" ... "fairfax"
+    >>> answers = decode_answers(features, start, end, null_threshold=0.0)
+    >>> answers["q1"]["text"], answers["q1"]["start"], answers["q1"]["end"]
+    ('Jane  Fairfax', 0, 13)
     """
     start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
     candidates = {}

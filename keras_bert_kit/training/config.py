@@ -1,4 +1,4 @@
-"""Training configuration: four dataclasses every task shares, one per task, each field with its help.
+"""Training settings: four dataclasses every task shares, one per task, each field with its help.
 
 A run is described by
 
@@ -11,8 +11,10 @@ A run is described by
   precision, XLA, seed, progress output, resuming;
 - the task's options: `ClassifyOptions`, `TagOptions`, `SquadOptions` or `PretrainOptions`.
 
-A field left at `None` where its help says "the task's default" takes the task's value
-(`TaskHooks.defaults`: e.g. SQuAD's sequence length 384, pretraining's learning rate 1e-4).
+A few fields default to None, meaning "the task's default": `ModelConfig.sequence_length`,
+`OptimizerConfig.learning_rate`, `RunConfig.output_dir` and `RunConfig.epochs` take the task's
+value (`TaskHooks.defaults`: e.g. SQuAD's sequence length 384, pretraining's learning rate 1e-4,
+`runs/<task>`).
 Each field's metadata holds its help text and checks, so `kbk`'s flags are generated from these
 classes (`keras_bert_kit/cli/arguments.py`) and a `--config` YAML maps onto the same names.
 The module imports neither TensorFlow nor Keras, so `kbk --help` stays fast.
@@ -38,7 +40,7 @@ PRECISIONS = ("auto", "bf16", "fp16", "none", "mixed_bfloat16", "mixed_float16",
 OPTIMIZERS = ("adamw", "lamb", "adam")
 SECTIONS = ("model", "data", "optimizer", "run", "options")
 
-_CHECKS = {
+CHECKS = {
     "positive": (lambda v: v > 0, "a positive number"),
     "non_negative": (lambda v: v >= 0, "a number >= 0"),
     "fraction": (lambda v: 0 <= v <= 1, "a number from 0 to 1"),
@@ -92,7 +94,7 @@ class _Checked:
                 raise UserError(f"{where}: expected one of {', '.join(map(str, choices))}")
             check = field.metadata.get("check")
             if check:
-                test, expected = _CHECKS[check]
+                test, expected = CHECKS[check]
                 if not isinstance(value, int | float) or not test(value):
                     raise UserError(f"{where}: expected {expected}")
 
@@ -110,8 +112,7 @@ class ModelConfig(_Checked):
         help="initial weights: a Hugging Face / Google BERT folder or a .keras model; the "
              "tokenizer comes from its vocab.txt")
     sequence_length: int | None = setting(
-        help="tokens per example (tagging / SQuAD: per window); the task's default when not given",
-        check="positive")
+        help="tokens per example (tagging / SQuAD: per window)", check="positive")
     vocab_file: str | None = setting(
         flag="--vocab", help="a vocab.txt: for an --init without one (tagging), or the vocabulary "
                              "the pretraining data was made with")
@@ -149,8 +150,7 @@ class OptimizerConfig(_Checked):
     """
 
     learning_rate: float | None = setting(
-        help="peak learning rate (linear warm-up, then linear decay to 0); the task's default "
-             "when not given", check="positive")
+        help="peak learning rate (linear warm-up, then linear decay to 0)", check="positive")
     warmup_ratio: float = setting(0.1, "warm-up fraction of the steps", check="fraction")
     weight_decay: float = setting(0.01, "decoupled weight decay (none on LayerNorm and biases)",
                                   check="non_negative")
@@ -175,10 +175,8 @@ class RunConfig(_Checked):
     """
 
     output_dir: str | None = setting(
-        flag="--output", help="run folder (model.keras, metrics.json, history.csv, ...); the "
-                              "task's default when not given")
-    epochs: int | None = setting(help="passes over the training data; the task's default when "
-                                      "not given", check="positive")
+        flag="--output", help="run folder (model.keras, metrics.json, history.csv, ...)")
+    epochs: int | None = setting(help="passes over the training data", check="positive")
     total_steps: int | None = setting(
         help="optimizer steps of the whole run (default: epochs x one pass over the records)",
         check="positive")

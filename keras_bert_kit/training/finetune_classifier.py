@@ -31,9 +31,9 @@ def finetune_classifier(train_file, dev_file, init, output_dir, *, text_column="
         epochs, learning_rate, batch_size, sequence_length, warmup_ratio, weight_decay: the recipe.
         strategy: see `choose_strategy`.
         mixed_precision: see `set_precision`.
-        jit_compile: XLA for the train step (`"auto"`: on, also on CPU where Keras' own "auto"
-            leaves it off — `bench/probe_xla_cpu.py --step` times both — except for bfloat16
-            on CPU, where graph mode is faster: `jit_compile_setting`).
+        jit_compile: XLA for the train step (`"auto"`: on, also on CPU where Keras' own
+            "auto" leaves it off — `bench/probe_xla_cpu.py` times XLA against graph mode —
+            except for bfloat16 on CPU, where graph mode is faster: `jit_compile_setting`).
         max_train_examples: use only the first N training examples (quick runs).
         bucket_boundaries: padded lengths to batch by (`"auto"`: quarters of
             `sequence_length`, rounded to multiples of 8; None: always pad to

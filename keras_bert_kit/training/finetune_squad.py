@@ -1,4 +1,4 @@
-"""`finetune_squad`: extractive question-answering fine-tuning in one call (the runner's `squad` task).
+"""`finetune_squad`: extractive QA fine-tuning in one call (the runner's `squad` task).
 
 The keyword arguments become the configs of `run("squad", ...)` (`training/runner.py`), which
 does the work; `kbk finetune squad` runs the same task from the command line.

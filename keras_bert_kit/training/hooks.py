@@ -99,7 +99,10 @@ class TaskHooks:
             for field in dataclasses.fields(section):
                 if field.name in cls.unused and getattr(section, field.name) != field.default:
                     raise UserError(f"{cls.name} does not use {section_name}.{field.name}")
-        missing = [name for name in cls.required if dict(config.items())[name] is None]
+        owners = {f.name: (section_name, getattr(section, f.name))
+                  for section_name, section in config.sections().items()
+                  for f in dataclasses.fields(section)}
+        missing = [f"{owners[name][0]}.{name}" for name in cls.required if owners[name][1] is None]
         if missing:
             raise UserError(f"{cls.name} needs " + ", ".join(missing))
         return config

@@ -96,8 +96,8 @@ class _FusedAdamUpdate:
 
     The formula is `keras.optimizers.Adam.update_step`'s (bias-corrected rate, epsilon added to
     `sqrt(v)`); Keras runs it as ≈ 10 elementwise passes over each weight, which a step that is not
-    XLA-compiled (bfloat16 on a CPU) pays in full, and XLA did not fuse as well either (BERT-base
-    step 0.83×, L4/H256 0.90× with this update: `bench/probe_fused_ops.py --step`). Falls back to
+    XLA-compiled (bfloat16 on a CPU) pays in full, and XLA does not fuse them as well either
+    (`bench/probe_fused_ops.py --step` times a training step with both updates). Falls back to
     Keras' update for `amsgrad`, other backends and under a `tf.distribute` strategy.
     """
 

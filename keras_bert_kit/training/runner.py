@@ -127,8 +127,9 @@ class Runner:
         callbacks, checkpoint = self._callbacks(model)
         start = time.perf_counter()
         with multi_worker_keras_fix(model, self.strategy):
+            # The datasets shuffle themselves (Keras' `shuffle` is for arrays only).
             history = model.fit(train, callbacks=callbacks, verbose=config.run.verbose,
-                                **fit_arguments)
+                                **{"shuffle": False, **fit_arguments})
         train_seconds = round(time.perf_counter() - start, 1)
         result = {**self.hooks.results(model, history, checkpoint),
                   "train_seconds": train_seconds, "settings": settings}

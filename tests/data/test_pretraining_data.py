@@ -1,5 +1,6 @@
 """Static pretraining data creation: Google-compatible records, statistics, determinism, errors."""
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -298,3 +299,21 @@ def test_work_units_cover_every_sentence_once(monkeypatch):
     assert len([p for p in pieces if p[0] == 2]) > 10  # the long document is cut
     starts = corpus.sentence_starts
     assert all(sum(starts[e] - starts[f] for _, f, e in unit) >= 100 for unit in units[:-1])
+
+
+# sha256 of the one shard of a tiny run (the first 400 lines of Persuasion, MiniLM's vocabulary,
+# dupe factor 2, seed 12345, one worker), recorded before `create_pretraining_data` was split into
+# helpers. The bytes depend only on the inputs and the seed (Python's `random`, not TensorFlow's),
+# so a change here is a change of the records: update these only for an intended one.
+@pytest.mark.parametrize("options, instances, sha256", [
+    ({}, 89, "696371ccf9f2407ac1bf32a9626ecb95f3392a1f520548788b7f1250056e6dac"),
+    (dict(whole_word_mask=True, max_seq_length=64, max_predictions_per_seq=8), 177,
+     "adbd14bbd1ce3acff75317342c88556d357e493cde1afceb52f1c59e477f3a45"),
+])
+def test_output_bytes_are_unchanged(vocab_file, tmp_path, options, instances, sha256):
+    lines = (DATA / "austen" / "persuasion.txt").read_text(encoding="utf-8").split("\n")[:400]
+    (tmp_path / "persuasion.txt").write_text("\n".join(lines), encoding="utf-8")
+    result = create_pretraining_data(tmp_path / "persuasion.txt", vocab_file, tmp_path / "out",
+                                     dupe_factor=2, num_workers=1, progress=False, **options)
+    assert result.stats["instances"] == instances
+    assert [hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in result.shards] == [sha256]

@@ -98,6 +98,38 @@ def test_whole_word_masking_keeps_words_together():
     assert 0.12 < chosen.sum() / (padding_mask.sum() - 3 * len(ids)) < 0.16
 
 
+# Outputs of `mask_tokens` for seed [5, 6], recorded before it was split into helpers (they
+# depend on TensorFlow's stateless random ops, so a TensorFlow upgrade may change them too).
+GOLDEN_IDS = [[2, 11, 12, 13, 14, 15, 16, 17, 18, 19, 3, 0],
+              [2, 21, 22, 3, 23, 24, 25, 26, 3, 0, 0, 0]]
+GOLDEN_MASKS = {
+    "plain": {
+        "token_ids": [[2, 4, 12, 13, 4, 15, 16, 17, 4, 19, 3, 0],
+                      [2, 21, 22, 3, 23, 4, 4, 26, 3, 0, 0, 0]],
+        "mask_positions": [[1, 4, 8, 0], [4, 5, 6, 0]],
+        "mask_ids": [[11, 14, 18, 0], [23, 24, 25, 0]],
+        "mask_weights": [[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0]],
+    },
+    "whole_word": {  # 13, 14 and 24 are `##` pieces: 12 13 14 and 23 24 are words
+        "token_ids": [[2, 4, 12, 13, 14, 15, 16, 17, 4, 19, 3, 0],
+                      [2, 21, 22, 3, 23, 4, 4, 26, 3, 0, 0, 0]],
+        "mask_positions": [[1, 8, 0, 0], [4, 5, 6, 0]],
+        "mask_ids": [[11, 18, 0, 0], [23, 24, 25, 0]],
+        "mask_weights": [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(GOLDEN_MASKS))
+def test_mask_tokens_outputs_are_unchanged(kind):
+    padding_mask = (np.asarray(GOLDEN_IDS) > 0).astype(np.int32)  # 11 and 9 tokens
+    is_continuation = [i in (13, 14, 24) for i in range(30)] if kind == "whole_word" else None
+    out = mask_tokens(GOLDEN_IDS, padding_mask, [5, 6], vocabulary_size=30,
+                      mask_token_id=4, special_token_ids=[0, 2, 3, 4], max_predictions_per_seq=4,
+                      masked_lm_prob=0.3, is_continuation=is_continuation)
+    assert {k: v.numpy().tolist() for k, v in out.items()} == GOLDEN_MASKS[kind]
+
+
 def test_masks_change_between_epochs_and_repeat_with_the_seed():
     ids, padding_mask = random_batch(batch_size=64)
     features = tf.data.Dataset.from_tensors(

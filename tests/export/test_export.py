@@ -1,11 +1,13 @@
 """Export: text-in SavedModels that agree in-process, in a fresh tf+tf_text process, via TF Serving's TF1 loader and saved_model_cli."""
 
+import json
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_bert_kit.export.predict import ExportedModel
 from keras_bert_kit.export.robustness import run_robustness
 from keras_bert_kit.export.saved_model import export_saved_model
 from keras_bert_kit.export.serving_checks import ServingCheckError, op_report, run_in_fresh_process
@@ -73,6 +75,33 @@ def test_encode_and_token_ids_signatures(exported):
     np.testing.assert_allclose(by_ids["probabilities"], by_text["probabilities"], atol=1e-6)
 
 
+def test_declaration_names_task_decoder_and_signature_inputs(exported):
+    _, path, report = exported
+    assert report.declaration_file == os.path.join(path, "assets.extra", "keras_bert_kit.json")
+    with open(report.declaration_file, encoding="utf-8") as f:
+        assert json.load(f) == {
+            "task": "BertClassifier", "decoder": "classes",
+            "signatures": {"serving_default": ["text"], "encode": ["text"],
+                           "token_ids": ["token_ids", "segment_ids", "padding_mask"]}}
+
+
+def test_exported_model_rows_of_a_classifier(exported):
+    classifier, path, _ = exported
+    model = ExportedModel(path)
+    assert (model.task, model.decoder, model.takes_pairs) == ("BertClassifier", "classes", False)
+    texts = ["The film was great!", "not a bad movie"]
+    expected = tf.nn.softmax(classifier(classifier.preprocessor(tf.constant(texts)))).numpy()
+    rows = model.rows(texts)
+    assert [row["text"] for row in rows] == texts
+    for row, probabilities in zip(rows, expected):
+        np.testing.assert_allclose(row["probabilities"], probabilities, atol=1e-5)
+        assert row["label_id"] == int(probabilities.argmax())
+        assert row["label"] == classifier.label_vocabulary[row["label_id"]]
+    assert json.loads(json.dumps(rows)) == rows        # plain JSON values
+    assert model.rows(texts, raw=True) == rows         # a classifier's row is its raw outputs
+    assert sorted(model.outputs(texts)) == ["label", "label_id", "probabilities"]
+
+
 def test_warmup_file_parses_and_replays(exported):
     _, path, _ = exported
     requests = read_warmup_requests(path)
@@ -92,6 +121,14 @@ def test_pair_classifier_export(tmp_path):
                                                text_pair=tf.constant(["a movie"]))
     expected = tf.nn.softmax(classifier(classifier.preprocessor((["the film"], ["a movie"]))))
     np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+    # The warm-up requests carry the inputs the signature declares.
+    requests = read_warmup_requests(str(tmp_path / "pairs" / "1"))
+    assert all(sorted(r) == ["text", "text_pair"] for r in requests)
+    model = ExportedModel(tmp_path / "pairs" / "1")
+    assert model.takes_pairs and model.input_names == ["text", "text_pair"]
+    row = model.rows(["the film"], ["a movie"])[0]
+    assert (row["text"], row["text_pair"]) == ("the film", "a movie")
+    np.testing.assert_allclose(row["probabilities"], expected[0], atol=1e-5)
 
 
 def test_hostile_inputs_never_crash(exported):
@@ -148,11 +185,8 @@ def test_windowed_classifier_export_classifies_long_texts_whole(tmp_path):
 
 
 def test_requests_run_at_their_longest_text_with_unchanged_outputs(tmp_path):
-    from keras_bert_kit.export.serving_module import ServingModule
-
-    classifier = tiny_classifier()
-    module = ServingModule(classifier, pad_to_multiple_of=4)
-    pack = tf.function(lambda t: module._pack(t, trim=True),
+    classifier = tiny_classifier()   # a classifier declares trims_served_padding
+    pack = tf.function(lambda t: classifier.serving_pack(t, pad_to_multiple_of=4),
                        input_signature=[tf.TensorSpec([None], tf.string)])
     assert pack(tf.constant(["the film"]))["token_ids"].shape == (1, 4)
     assert pack(tf.constant(["the film", "a great movie , not bad"]))["token_ids"].shape == (2, 8)

@@ -1,7 +1,8 @@
-"""Tagger and QA exports: byte offsets and answer strings served from raw text, checked outside the package and decoded by `kbk predict`."""
+"""Tagger and QA exports: byte offsets and answer strings served from raw text, checked outside the package and decoded by `ExportedModel` (what `kbk predict` prints)."""
 
-import io
 import json
+import os
+import shutil
 import unicodedata
 
 import keras
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_kit import cli
-from keras_bert_kit.export.decoding import decode_answer, decode_entities, decode_words
+from keras_bert_kit.errors import UserError
+from keras_bert_kit.export.predict import ExportedModel
 from keras_bert_kit.export.saved_model import export_saved_model
 from keras_bert_kit.export.serving_checks import (ServingCheckError, compare_outputs,
                                                   run_in_fresh_process)
@@ -19,6 +20,7 @@ from keras_bert_kit.models.bert_question_answerer import BertQuestionAnswerer
 from keras_bert_kit.models.bert_token_classifier import BertTokenClassifier
 from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
 from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+from keras_bert_kit.text.decoding import decode_answer, decode_entities, decode_words
 from tests.helpers import TINY
 
 WORDS = ["zoe", "smith", "##son", "went", "to", "北", "京", "the", "un", "##believ", "##able",
@@ -181,11 +183,13 @@ def test_decode_entities_bio_and_bioes():
         decode_entities(text, {**outputs, "label": ["NN"] * 11})
 
 
-def test_kbk_predict_prints_tagger_entities(tagger_export, capsys):
+def test_exported_model_rows_are_tagger_entities(tagger_export):
     _, path, _ = tagger_export
+    model = ExportedModel(path)
+    assert (model.task, model.decoder, model.takes_pairs) == ("BertTokenClassifier", "entities",
+                                                              False)
     texts = [TAGGER_TEXTS[0], TAGGER_TEXTS[1]]
-    cli.main(["predict", "--model", path, *texts])
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows = json.loads(json.dumps(model.rows(texts), ensure_ascii=False))  # JSON lines, as printed
     assert [row["text"] for row in rows] == texts
     # The head tags every word B-PER: each word (its pieces merged) is one entity.
     assert [[e["text"] for e in row["entities"]] for row in rows] == [
@@ -195,10 +199,36 @@ def test_kbk_predict_prints_tagger_entities(tagger_export, capsys):
             assert entity["type"] == "PER" and 0 < entity["score"] <= 1
             assert text[entity["start"]:entity["end"]] == entity["text"]
             assert text.encode()[entity["byte_start"]:entity["byte_end"]].decode() == entity["text"]
-    cli.main(["predict", "--model", path, "--raw", texts[0]])
-    raw = json.loads(capsys.readouterr().out)
+    raw = json.loads(json.dumps(model.rows([texts[0]], raw=True)[0], ensure_ascii=False))
     assert raw["label"][1] == "B-PER" and len(raw["label"]) == SEQUENCE_LENGTH
     assert raw["token_start"][:3] == [-1, 0, 6]
+
+
+def test_tagger_declaration_and_exports_without_one(tagger_export, tmp_path):
+    _, path, report = tagger_export
+    with open(report.declaration_file, encoding="utf-8") as f:
+        declaration = json.load(f)
+    assert declaration == {"task": "BertTokenClassifier", "decoder": "entities",
+                           "signatures": {"serving_default": ["text"], "encode": ["text"],
+                                          "token_ids": ["token_ids", "segment_ids",
+                                                        "padding_mask"]}}
+    # An export written before the declaration existed is recognised by its output names.
+    old = tmp_path / "old" / "1"
+    shutil.copytree(path, old)
+    os.remove(old / "assets.extra" / "keras_bert_kit.json")
+    model = ExportedModel(old)
+    assert (model.task, model.decoder, model.input_names) == (None, "entities", ["text"])
+    assert model.rows(TAGGER_TEXTS[:2]) == ExportedModel(path).rows(TAGGER_TEXTS[:2])
+
+
+def test_exported_model_errors_name_the_folder(tagger_export, tmp_path):
+    _, path, _ = tagger_export
+    with pytest.raises(UserError, match="no such folder"):
+        ExportedModel(tmp_path / "missing")
+    with pytest.raises(UserError, match="no saved_model.pb"):
+        ExportedModel(tmp_path)
+    with pytest.raises(UserError, match=f"{path} takes single texts"):
+        ExportedModel(path).rows(["a"], ["b"])
 
 
 def test_qa_export_serving_checks_and_answers(qa_export):
@@ -237,22 +267,26 @@ def test_qa_export_serving_checks_and_answers(qa_export):
         assert 0 <= last - first < qa.max_answer_length
 
 
-def test_kbk_predict_prints_answers(qa_export, capsys, monkeypatch):
-    _, path, _ = qa_export
+def test_exported_model_rows_are_answers(qa_export):
+    _, path, report = qa_export
+    with open(report.declaration_file, encoding="utf-8") as f:
+        declaration = json.load(f)
+    assert (declaration["task"], declaration["decoder"]) == ("BertQuestionAnswerer", "answer")
+    assert declaration["signatures"]["serving_default"] == ["text", "text_pair"]
     served = tf.saved_model.load(path).signatures["serving_default"](
         text=tf.constant(QUESTIONS[:2]), text_pair=tf.constant(CONTEXTS[:2]))
-    cli.main(["predict", "--model", path, "--pair", CONTEXTS[0], "--pair", CONTEXTS[1],
-              QUESTIONS[0], QUESTIONS[1]])
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    model = ExportedModel(path)
+    assert model.takes_pairs
+    rows = model.rows(QUESTIONS[:2], CONTEXTS[:2])
     assert [row["answer"] for row in rows] == [a.decode() for a in served["answer"].numpy()]
-    for row, context, score in zip(rows, CONTEXTS, served["score"].numpy()):
-        assert row["context"] == context and context[row["start"]:row["end"]] == row["answer"]
+    for row, question, context, score in zip(rows, QUESTIONS, CONTEXTS, served["score"].numpy()):
+        assert (row["question"], row["context"]) == (question, context)
+        assert context[row["start"]:row["end"]] == row["answer"]
         assert row["score"] == pytest.approx(float(score), abs=1e-5)
-    monkeypatch.setattr("sys.stdin", io.StringIO(f"{QUESTIONS[0]}\t{CONTEXTS[0]}\n"))
-    cli.main(["predict", "--model", path])
-    assert json.loads(capsys.readouterr().out)["answer"] == rows[0]["answer"]
-    with pytest.raises(SystemExit, match="takes text pairs"):
-        cli.main(["predict", "--model", path, "Who?"])
+    with pytest.raises(UserError, match=f"{path} takes pairs"):
+        model.rows(["Who?"])
+    with pytest.raises(UserError, match="2 texts but 1 pairs"):
+        model.rows(QUESTIONS[:2], CONTEXTS[:1])
 
 
 def test_decode_answer_without_span():

@@ -1,6 +1,4 @@
-"""Each layer: config mirrors the constructor, `.keras` round trip is exact, numerics match a reference."""
-
-import math
+"""Each layer: config mirrors the constructor, `.keras` round trip is exact, numerics as numpy."""
 
 import keras
 import numpy as np
@@ -9,22 +7,8 @@ import pytest
 from keras_bert_kit.layers import (BertEmbeddings, BertPooler, MaskedLMHead, NextSentenceHead,
                                    TransformerEncoder)
 from keras_bert_kit.layers.activations import get_activation
-
-
-def assert_config_round_trip(layer):
-    config = layer.get_config()
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-
-
-def assert_layer_keras_round_trip(layer, inputs, tmp_path):
-    """Wraps `layer` in a functional model, saves `.keras`, reloads, and compares outputs exactly."""
-    symbolic = [keras.Input(shape=x.shape[1:], dtype=str(x.dtype)) for x in inputs]
-    model = keras.Model(symbolic, layer(*symbolic))
-    path = str(tmp_path / "layer.keras")
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(np.asarray(reloaded(inputs)), np.asarray(model(inputs)))
+from tests.layers import reference
+from tests.layers.checks import assert_config_round_trip, assert_layer_keras_round_trip
 
 
 def test_embeddings(tmp_path):
@@ -41,31 +25,6 @@ def test_embeddings(tmp_path):
     assert_layer_keras_round_trip(layer, [ids, segments], tmp_path)
 
 
-def reference_attention_block(block, x, mask):
-    """Plain numpy BERT layer (separate heads, post-LN, erf GELU) for comparison."""
-    w = lambda d: (d.kernel.numpy(), d.bias.numpy())  # noqa: E731
-    kernel, bias = w(block.qkv_dense)
-    q, k, v = np.split(x @ kernel + bias, 3, axis=-1)
-    heads, dim = block.num_heads, block.head_dim
-    split = lambda t: t.reshape(t.shape[0], t.shape[1], heads, dim).transpose(0, 2, 1, 3)  # noqa: E731
-    scores = split(q) @ split(k).transpose(0, 1, 3, 2) / math.sqrt(dim)
-    scores = scores + (1 - mask[:, None, None, :]) * -1e4
-    probs = np.exp(scores - scores.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    context = (probs @ split(v)).transpose(0, 2, 1, 3).reshape(x.shape)
-
-    def layer_norm(t, ln):
-        return (t - t.mean(-1, keepdims=True)) / np.sqrt(t.var(-1, keepdims=True) + 1e-12) * ln.gamma.numpy() + ln.beta.numpy()
-
-
-    h = layer_norm(x + context @ w(block.attention_output_dense)[0] + w(block.attention_output_dense)[1],
-                   block.attention_layer_norm)
-    inner = h @ w(block.intermediate_dense)[0] + w(block.intermediate_dense)[1]
-    gelu = 0.5 * inner * (1 + np.vectorize(math.erf)(inner / math.sqrt(2)))
-    return layer_norm(h + gelu @ w(block.output_dense)[0] + w(block.output_dense)[1],
-                      block.output_layer_norm)
-
-
 def test_transformer_encoder_matches_reference(tmp_path):
     block = TransformerEncoder(hidden_dim=16, num_heads=4, intermediate_dim=24, dropout=0.0,
                                attention_dropout=0.0)
@@ -73,7 +32,7 @@ def test_transformer_encoder_matches_reference(tmp_path):
     x = rng.normal(size=(2, 5, 16)).astype("float32")
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], "int32")
     out = np.asarray(block(x, padding_mask=mask))
-    expected = reference_attention_block(block, x.astype("float64"), mask)
+    expected = reference.encoder_block(block, x.astype("float64"), mask)
     np.testing.assert_allclose(out[mask.astype(bool)], expected[mask.astype(bool)], atol=1e-4)
     assert_config_round_trip(block)
     assert_layer_keras_round_trip(block, [x, mask], tmp_path)

@@ -98,7 +98,7 @@ def test_saved_weights_keep_the_backbone_layout(tmp_path):
         f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
     top = {name.split("/")[1] for name in names}
     assert top == {"bert_backbone", "masked_lm_head", "next_sentence_head"}
-    assert "layers/bert_backbone/layers/transformer_encoder_1/qkv_dense/vars/0" in names
+    assert "layers/bert_backbone/layers/transformer_encoder_1/attention/qkv_dense/vars/0" in names
 
 
 def test_heads_load_from_pytorch_checkpoint_and_round_trip_to_hf(tmp_path):

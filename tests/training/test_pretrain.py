@@ -1,21 +1,16 @@
-"""`pretrain`: a short end-to-end run, its outputs, bad inputs and the command-line arguments."""
+"""`pretrain`: a short end-to-end run, its outputs and bad inputs (the command lines: tests/cli)."""
 
-import argparse
 import csv
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import yaml
 
 from keras_bert_kit.data.pretraining_data import create_pretraining_data
 from keras_bert_kit.models.bert_backbone import BertBackbone
 from keras_bert_kit.text.bert_tokenizer import BertTokenizer
-from keras_bert_kit.training.pretrain import (add_pretrain_arguments, add_pretrain_data_arguments,
-                                              add_vocab_arguments, pretrain,
-                                              pretrain_kwargs_from_args,
-                                              run_pretrain_data_from_args, run_vocab_from_args)
+from keras_bert_kit.training.pretrain import pretrain
 from tests.conftest import DATA
 from tests.training.pretrain_fixtures import PREDICTIONS, SEQ, TINY_MODEL, make_tiny_data
 
@@ -131,46 +126,6 @@ def test_records_can_be_masked_anew(data, tmp_path):
                       dynamic_masking=True, total_steps=2, max_predictions_per_seq=PREDICTIONS,
                       **TINY_RUN)
     assert result["optimizer_steps"] == 2 and np.isfinite(result["train"]["loss"])
-
-
-def test_flags_override_the_yaml_config(tmp_path):
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({"train_files": "data/*.tfrecord", "vocab": "v.txt",
-                                      "output": "runs/x", "preset": "bert_tiny_uncased",
-                                      "batch-size": 64, "seed": 3, "weight_decay": 0.0}))
-    parser = argparse.ArgumentParser()
-    add_pretrain_arguments(parser)
-    args = parser.parse_args(["--config", str(config), "--batch-size", "8", "--no-jit-compile",
-                              "--eval-files", "a", "b"])
-    assert pretrain_kwargs_from_args(args) == {
-        "train_files": "data/*.tfrecord", "vocab_file": "v.txt", "output_dir": "runs/x",
-        "preset": "bert_tiny_uncased", "batch_size": 8, "seed": 3, "weight_decay": 0.0,
-        "jit_compile": False, "eval_files": ["a", "b"]}
-
-    config.write_text(yaml.safe_dump({"train_files": "a", "bach_size": 8}))
-    with pytest.raises(ValueError, match=rf"{config}: unknown key 'bach_size'"):
-        pretrain_kwargs_from_args(parser.parse_args(["--config", str(config)]))
-    with pytest.raises(SystemExit, match="--vocab, --output"):
-        pretrain_kwargs_from_args(parser.parse_args(["--train-files", "a"]))
-
-
-def test_vocab_and_pretrain_data_commands(tmp_path):
-    text = tmp_path / "corpus.txt"
-    text.write_text("The cat sat on the mat.\nThe dog sat on the log.\n\n" * 30)
-    parser = argparse.ArgumentParser()
-    add_vocab_arguments(parser)
-    vocabulary = run_vocab_from_args(parser.parse_args(
-        ["--input", str(text), "--vocab-size", "60", "--output", str(tmp_path / "vocab.txt"),
-         "--min-count", "2"]))
-    assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and "the" in vocabulary
-
-    parser = argparse.ArgumentParser()
-    add_pretrain_data_arguments(parser)
-    result = run_pretrain_data_from_args(parser.parse_args(
-        ["--input", str(text), "--vocab", str(tmp_path / "vocab.txt"), "--output",
-         str(tmp_path / "records"), "--max-seq-length", "16", "--max-predictions-per-seq", "3",
-         "--dupe-factor", "1", "--num-workers", "1", "--num-shards", "2", "--gzip"]))
-    assert len(result.shards) == 2 and all(s.endswith(".tfrecord.gz") for s in result.shards)
 
 
 def test_minilm_continues_pretraining_with_tied_new_heads(minilm_path, tmp_path):

@@ -43,7 +43,7 @@ class ClassifyHooks(FineTuningHooks):
     flags = {"train": {"help": "training file (.tsv, .csv, .jsonl)"},
              "dev": {"help": "dev/test file, same columns"}}
     # XLA on for the train step, also on CPU where Keras' own "auto" leaves it off
-    # (`bench/probe_xla_cpu.py --step` times a step both ways); off for bfloat16 on CPU.
+    # (`bench/probe_xla_cpu.py` times XLA against graph mode); off for bfloat16 on CPU.
     jit_default = True
 
     @staticmethod

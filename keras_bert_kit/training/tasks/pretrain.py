@@ -143,7 +143,7 @@ class PretrainHooks(TaskHooks):
                     tf.data.experimental.assert_cardinality(batches))
         return train, dict(epochs=self.total_steps // self.save_every_steps,
                            steps_per_epoch=batches_per_epoch, validation_data=self.eval_dataset,
-                           validation_steps=options.eval_steps, shuffle=False)
+                           validation_steps=options.eval_steps)
 
     def schedule_batches(self):
         # Keras' learning-rate schedule counts batches, also with gradient accumulation.
@@ -291,6 +291,7 @@ def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_m
             masker=masker, drop_remainder=training)
     if workers > 1 and len(files) < workers:
         options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        policy = tf.data.experimental.AutoShardPolicy.DATA
+        options.experimental_distribute.auto_shard_policy = policy
         dataset = dataset.with_options(options)
     return dataset

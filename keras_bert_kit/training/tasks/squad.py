@@ -1,4 +1,4 @@
-"""The `squad` task: extractive question answering on SQuAD 1.1 / 2.0 files (`BertQuestionAnswerer`).
+"""The `squad` task: extractive question answering on SQuAD 1.1 / 2.0 (`BertQuestionAnswerer`).
 
 Contexts longer than a window are covered by doc-stride windows; after each epoch the dev
 questions are answered (`BertQuestionAnswerer.predict_answers`: n-best spans across windows,

@@ -1,0 +1,58 @@
+"""`kbk`: the command line — demo, vocab, pretrain-data, pretrain, finetune, export, predict, ...
+
+Each command parses flags and calls the package; the training commands' flags are generated
+from the training dataclasses (`cli/arguments.py`, `training/config.py`). One error style:
+a mistake the user can fix (`UserError`, a missing file, a bad flag value) prints one line,
+`kbk <command>: error: <message>`, and exits with status 2; `--debug` shows the traceback.
+TensorFlow is imported only when a command runs (never for `--help`), with its start-up log
+lines silenced.
+
+Example:
+>>> args = build_parser().parse_args(["finetune", "classify", "--train", "t.tsv",
+...                                   "--dev", "d.tsv", "--init", "m/", "--epochs", "1"])
+>>> args.task, args.epochs
+('classify', 1)
+"""
+
+import os
+
+# Before TensorFlow is imported anywhere: only its errors reach the terminal.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from keras_bert_kit.cli import checkpoints, data, demo, serve, train  # noqa: E402
+from keras_bert_kit.cli.common import (CommandParser, fail, quiet_tensorflow,  # noqa: E402
+                                       user_error_message)
+
+
+def build_parser():
+    """The `kbk` argument parser (building it imports neither TensorFlow nor Keras)."""
+    parser = CommandParser(prog="kbk", description="keras-bert-kit's command line: train, export "
+                                                   "and serve BERT models (kbk COMMAND --help).")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error, and TensorFlow's start-up logs")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (demo, data, train, serve, checkpoints):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Runs `kbk` with `argv` (default: the command line); the outputs are files and stdout.
+
+    Returns None, the exit status 0 of the `kbk` script (`sys.exit(main())`).
+
+    Raises:
+        SystemExit: status 2 after a one-line error (argparse or a user's mistake).
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "prepare", None):
+            args.prepare(args)  # settings checks that need no TensorFlow: fail fast
+        if not args.debug:
+            quiet_tensorflow()
+        args.func(args)
+    except Exception as error:
+        message = user_error_message(error)
+        if args.debug or message is None:
+            raise
+        fail(args.command_prog, message)
