@@ -9,79 +9,106 @@ document (`next_sentence_labels` 0 = is next, 1 = random); `masked_lm_prob` of t
 are chosen together; every document is used `dupe_factor` times with different masks. The
 records have Google's features, so the files also feed Google's `run_pretraining.py`.
 
+The records are made by one core (`pretraining_instances.py`) that two runners share: the local
+runner here (the default) and Apache Beam (`runner="DirectRunner"`, `"DataflowRunner"`, ...;
+`pretraining_beam.py`). For the same inputs and seed both write the same shards, byte for byte,
+for any number of workers. The local runner works in bounded memory, in three passes over files
+in a hidden scratch folder inside `output_dir`:
+
+1. the workers read and split the files while this process tokenizes them, spills the tokenized
+   documents to disk and keeps the seeded random-next sample (`RandomNextSample`, at most
+   `random_next_pool_tokens` tokens);
+2. the workers make every document's instances in every pass and append them, framed with their
+   64-bit shuffle keys, to bucket files by key range;
+3. this process sorts one bucket at a time by key (splitting a bucket further when it is too
+   large) and writes the records in key order: shard `j` holds a key range, so the shuffle is
+   global and the output does not depend on how the work was spread.
+
+Memory stays flat as the corpus grows: one input file, the random-next sample, one task's
+records per worker and one bucket (about 32 MB of records) at a time. Disk: the tokenized corpus
+(4 bytes per token) and the records twice (buckets, shards), briefly.
+
 Differences from Google's script (small; an instance looks the same): each input file starts a
 new document; a word piece right after `[SEP]` starts a new whole word; documents longer than
 50,000 tokens are processed in pieces of about that size (each piece drawing its own target
-length); the random numbers come from one generator per unit of work (about 50,000 tokens of one
-pass), not one for the whole corpus, so the work spreads over `num_workers` processes and the same
-seed gives byte-identical shards for any number of workers. Like Google's script, it holds the
-whole corpus and all instances in memory (about 1 KB per instance); split very large corpora into
-several runs.
+length); the random numbers come from generators seeded by (seed, document, pass), so a document
+gives the same instances whatever else is in the corpus and in whatever order it is read; the
+random next segment is drawn from a seeded sample of the corpus (the whole corpus when it holds at
+most `random_next_pool_tokens` tokens), not from all of it.
 
 Input formats: Google's (one sentence per line, blank line between documents), prose (paragraphs
 separated by blank lines, lines may be wrapped; sentences are found by `sentence_splitter`; a
 chapter heading line, `CHAPTER ...` or `Chapter <number>`, starts a new document, otherwise a file
 is one document) and JSON Lines (one document per line, text in `jsonl_text_field`, split like
-prose).
+prose). Each file is read whole by one worker: split files of several GB.
 
-The worker processes run plain Python and NumPy: TensorFlow is imported (inside the functions that
-need it) only by the main process, for tokenizing and writing, and records are encoded by
-`_ExampleEncoder`, which writes exactly the bytes of
-`tf.train.Example.SerializeToString(deterministic=True)`.
+The worker processes run plain Python and NumPy: TensorFlow is imported only by the main process,
+for tokenizing and writing.
 """
 
+import collections
 import contextlib
-import dataclasses
-import glob
 import json
 import math
 import multiprocessing
 import os
-import random
+import pickle
 import re
-import tempfile
+import shutil
+import struct
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from keras_bert_kit.data import sentence_splitter
-
-INPUT_FORMATS = ("auto", "google", "prose", "jsonl")
-SHARD_PREFIX = "pretraining"
-STATS_FILE = "pretraining_stats.json"
-# Default number of instances per shard when `num_shards` is not given.
-INSTANCES_PER_SHARD = 100_000
-# Documents are grouped into work units of about this many tokens (one random generator each).
-_TOKENS_PER_TASK = 50_000
-_TOKENIZER_BATCH = 4096
-# A chapter heading line: "CHAPTER ..." or "Chapter" and a number ("Chapter 12", "Chapter IV").
-_CHAPTER = re.compile(
-    r"^[ \t]*(?:CHAPTER\b|Chapter[ \t]+(?:\d+|[IVXLC]+)\b)[^\n]*$", re.MULTILINE
+from keras_bert_kit.data.pretraining_instances import (
+    INPUT_FORMATS,
+    INSTANCES_PER_SHARD,
+    RANDOM_NEXT_POOL_TOKENS,
+    SHARD_PREFIX,
+    STATS_FILE,
+    COUNT_NAMES,
+    DocumentTokenizer,
+    InstanceConfig,
+    InstanceMaker,
+    PretrainingData,
+    RandomNextPool,
+    RandomNextSample,
+    decode_text,
+    detect_input_format,
+    documents_from_text,
+    expand_input_files,
+    is_continuation_table,
+    read_file_documents,
+    shard_names,
+    shard_of,
+    statistics,
 )
+
+__all__ = [
+    "INSTANCES_PER_SHARD", "PretrainingData", "STATS_FILE", "create_pretraining_data",
+    "detect_input_format", "expand_input_files", "read_documents",
+]
+
+RUNNERS = ("local", "DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner",
+           "PrismRunner", "PortableRunner")
+# Tokens x passes per task of pass 2 (its records, about 8 bytes per token, are held at once).
+_INSTANCE_TOKENS_PER_TASK = 2_000_000
+# Records per bucket of the external shuffle (pass 3 holds one bucket), and the most buckets.
+_BUCKET_BYTES = 32 << 20
+_MAX_BUCKETS = 4096
+_SUB_BUCKETS = 16
+# A record in a bucket file: shuffle key, masked positions, non-special tokens, record length.
+_FRAME = struct.Struct("<QIII")
+_SCRATCH_PREFIX = ".kbk-pretraining-"
 _SHARD_NAME = re.compile(rf"^{SHARD_PREFIX}-\d{{5}}-of-\d{{5}}\.tfrecord(\.gz)?$")
-
-
-@dataclasses.dataclass
-class PretrainingData:
-    """What `create_pretraining_data` wrote.
-
-    Attributes:
-        shards: paths of the TFRecord shards, in order.
-        stats_file: path of the JSON statistics file next to the shards.
-        stats: the statistics (also in `stats_file`): counts, masked fraction, replacement split,
-            next-sentence ratio and the arguments used.
-    """
-
-    shards: list
-    stats_file: str
-    stats: dict
 
 
 def create_pretraining_data(
     input_files, vocab_file, output_dir, *, max_seq_length=128, max_predictions_per_seq=20,
     masked_lm_prob=0.15, short_seq_prob=0.1, dupe_factor=10, whole_word_mask=False,
     do_lower_case=True, seed=12345, num_shards=None, gzip=False, input_format="auto",
-    jsonl_text_field="text", num_workers=2, progress=True, overwrite=False,
+    jsonl_text_field="text", num_workers=2, progress=True, overwrite=False, runner="local",
+    pipeline_options=None, random_next_pool_tokens=RANDOM_NEXT_POOL_TOKENS,
 ):
     """Creates Google-compatible masked-LM / next-sentence pretraining TFRecords from raw text.
 
@@ -94,7 +121,8 @@ def create_pretraining_data(
     Call it under `if __name__ == "__main__":` in scripts: `num_workers > 1` starts processes.
 
     Args:
-        input_files: a path, directory or glob pattern, or a list of them (UTF-8 text files).
+        input_files: a path, directory or glob pattern, or a list of them (UTF-8 text files);
+            with a Beam runner also `gs://`, `s3://`, `hdfs://` paths and patterns.
         vocab_file: WordPiece `vocab.txt` with `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]` and `[MASK]`.
         output_dir: folder for the shards and the statistics (created if needed).
         max_seq_length: tokens per instance, `[CLS]` and both `[SEP]` included.
@@ -106,6 +134,8 @@ def create_pretraining_data(
         do_lower_case: lower-case and strip accents, for uncased vocabularies.
         seed: random seed; the same seed and inputs give byte-identical shards.
         num_shards: number of output shards; `None` = one per 100,000 instances (at least 1).
+            Shard `j` holds the records whose shuffle key falls in its `1 / num_shards` of the
+            key range, so shard sizes vary by about their square root.
         gzip: write GZIP-compressed TFRecords.
         input_format: `"google"`, `"prose"`, `"jsonl"` or `"auto"` (decided per file: `.jsonl` /
             `.json` files and files whose first line is a JSON object are JSON Lines; files with
@@ -113,10 +143,17 @@ def create_pretraining_data(
             are prose; others are Google's format).
         jsonl_text_field: field of each JSON Lines record that holds the document text.
         num_workers: processes reading files and creating instances (the output does not depend
-            on it).
-        progress: show tqdm progress bars.
+            on it); with the DirectRunner, its number of worker processes.
+        progress: show tqdm progress bars (local runner).
         overwrite: replace shards of an earlier run in `output_dir`; otherwise their presence is
             an error.
+        runner: `"local"` (this machine, bounded memory) or an Apache Beam runner name
+            (`"DirectRunner"`, `"DataflowRunner"`, `"FlinkRunner"`, `"SparkRunner"`, ...; needs
+            `pip install keras-bert-kit[beam]`, see `pretraining_beam`).
+        pipeline_options: Beam pipeline options for a Beam runner, as command-line flags
+            (`["--project=...", "--region=...", "--temp_location=gs://..."]`).
+        random_next_pool_tokens: size of the seeded corpus sample that random next segments are
+            drawn from (memory: 4 bytes per token in every worker).
 
     Returns:
         A `PretrainingData` with the shard paths, the statistics file path and the statistics.
@@ -127,6 +164,7 @@ def create_pretraining_data(
         ValueError: a binary or non-UTF-8 input file, a bad JSON Lines record, an input without
             any text, a vocabulary without the special tokens, or an invalid argument (the message
             names the file and line).
+        ImportError: a Beam runner without `apache_beam` installed.
 
     Example:
     >>> from pathlib import Path
@@ -139,77 +177,31 @@ def create_pretraining_data(
     ...                                  progress=False)
     >>> result.shards, result.stats["documents"], result.stats["sentences"]
     (['out/pretraining-00000-of-00001.tfrecord'], 2, 4)
-    >>> 4 <= result.stats["instances"] <= 8  # one or two pairs per document and pass
+    >>> 4 <= result.stats["records"] <= 8  # one or two pairs per document and pass
     True
     >>> sorted(os.listdir("out"))
     ['pretraining-00000-of-00001.tfrecord', 'pretraining_stats.json']
     """
     _check_arguments(
         max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob, dupe_factor,
-        num_shards, input_format, num_workers,
+        num_shards, input_format, num_workers, runner, random_next_pool_tokens,
     )
-    files = expand_input_files(input_files)
-    output_dir = os.fspath(output_dir)
-    old_shards = _existing_shards(output_dir, overwrite)
-    tokenizer = _load_tokenizer(vocab_file, do_lower_case)
-    config = _InstanceConfig.from_tokenizer(
-        tokenizer, max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
-        masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob,
-        whole_word_mask=whole_word_mask, seed=seed,
-    )
-    os.makedirs(output_dir, exist_ok=True)
-    corpus, records, counts = _corpus_and_instances(
-        files, tokenizer, config, dupe_factor, input_format, jsonl_text_field, num_workers,
-        progress, output_dir,
-    )
-    random.Random(seed).shuffle(records)
-    shards = _shard_paths(output_dir, num_shards, len(records), gzip)
-    stats = _statistics(counts, corpus, shards, dict(
+    options = dict(
         max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
         masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob, dupe_factor=dupe_factor,
-        whole_word_mask=whole_word_mask, do_lower_case=do_lower_case, seed=seed, gzip=gzip,
-        input_files=files, vocab_file=os.fspath(vocab_file),
-    ))
-    stats_file = os.path.join(output_dir, STATS_FILE)
-    _write_atomically(shards, records, stats_file, stats, gzip, progress, old_shards)
-    return PretrainingData(shards=shards, stats_file=stats_file, stats=stats)
+        whole_word_mask=whole_word_mask, do_lower_case=do_lower_case, seed=seed,
+        num_shards=num_shards, gzip=gzip, input_format=input_format,
+        jsonl_text_field=jsonl_text_field, random_next_pool_tokens=random_next_pool_tokens,
+    )
+    if runner != "local":
+        from keras_bert_kit.data.pretraining_beam import run_beam_pipeline
 
-
-def expand_input_files(input_files):
-    """Expands paths, directories and glob patterns into a sorted-per-pattern list of files.
-
-    Args:
-        input_files: a path, directory or glob pattern, or a list of them.
-
-    Returns:
-        A list of file paths: each pattern's matches sorted, patterns in the given order,
-        duplicates dropped.
-
-    Raises:
-        FileNotFoundError: a path or pattern that matches no file.
-
-    Example:
-    >>> for name in ("b.txt", "a.txt", "notes.md"):
-    ...     _ = open(name, "w").write("Some text.")
-    >>> expand_input_files(["*.txt", "b.txt", "notes.md"])
-    ['a.txt', 'b.txt', 'notes.md']
-    """
-    if isinstance(input_files, (str, os.PathLike)):
-        input_files = [input_files]
-    files, seen = [], set()
-    for pattern in map(os.fspath, input_files):
-        if os.path.isdir(pattern):
-            matches = sorted(os.path.join(pattern, f) for f in os.listdir(pattern)
-                             if not f.startswith(".") and os.path.isfile(os.path.join(pattern, f)))
-        elif glob.has_magic(pattern):
-            matches = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
-        else:
-            matches = [pattern] if os.path.isfile(pattern) else []
-        if not matches:
-            raise FileNotFoundError(f"No input file matches {pattern!r}.")
-        files.extend(f for f in matches if f not in seen)
-        seen.update(matches)
-    return files
+        return run_beam_pipeline(input_files, vocab_file, output_dir, options, runner=runner,
+                                 pipeline_options=pipeline_options, num_workers=num_workers,
+                                 overwrite=overwrite)
+    files = expand_input_files(input_files)
+    return _LocalRun(files, vocab_file, os.fspath(output_dir), options, num_workers,
+                     progress).run(overwrite)
 
 
 def read_documents(path, input_format="auto", jsonl_text_field="text"):
@@ -234,59 +226,13 @@ def read_documents(path, input_format="auto", jsonl_text_field="text"):
     >>> read_documents("novel.txt")
     [['It was a fine day.', 'Mr. Elton smiled.'], ['Then it rained.']]
     """
-    text = _read_text(path)
-    if input_format == "auto":
-        input_format = detect_input_format(path, text)
-    if input_format == "google":
-        documents = [[line.strip() for line in block.split("\n") if line.strip()]
-                     for block in re.split(r"\n\s*\n", text)]
-    elif input_format == "prose":
-        documents = [_prose_sentences(chapter) for chapter in _CHAPTER.split(text)]
-    elif input_format == "jsonl":
-        documents = [_prose_sentences(t) for t in _jsonl_texts(path, text, jsonl_text_field)]
-    else:
-        raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}.")
-    return [d for d in documents if d]
-
-
-def detect_input_format(path, text):
-    """Guesses `"jsonl"`, `"prose"` or `"google"` for a file (see `create_pretraining_data`).
-
-    Args:
-        path: the file name (its extension is looked at).
-        text: the file's text.
-
-    Returns:
-        `"jsonl"`, `"prose"` or `"google"`.
-
-    Example:
-    >>> detect_input_format("a.txt", "One sentence.\\nAnother one.\\n\\nA new document.\\nEnd.")
-    'google'
-    """
-    if os.path.splitext(path)[1].lower() in (".jsonl", ".json"):
-        return "jsonl"
-    first_line = text.lstrip().partition("\n")[0].strip()
-    if first_line.startswith("{") and first_line.endswith("}"):
-        with contextlib.suppress(ValueError):
-            json.loads(first_line)
-            return "jsonl"
-    if _CHAPTER.search(text):
-        return "prose"
-    lines = [line.strip() for line in text.split("\n") if line.strip()]
-    blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()]
-    ends_sentence = sum(line[-1] in ".!?\"'”’)" for line in lines)
-    # Google's format: most lines end a sentence and documents have several lines. Wrapped prose
-    # has many lines that stop mid-sentence; unwrapped prose has one line per paragraph.
-    if lines and ends_sentence >= 0.6 * len(lines) and len(lines) >= 2 * len(blocks):
-        return "google"
-    return "prose"
-
-
-# Reading ------------------------------------------------------------------------------------------
+    with open(path, "rb") as f:
+        text = decode_text(path, f.read())
+    return documents_from_text(path, text, input_format, jsonl_text_field)
 
 
 def _check_arguments(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
-                     dupe_factor, num_shards, input_format, num_workers):
+                     dupe_factor, num_shards, input_format, num_workers, runner, pool_tokens):
     problems = []
     if max_seq_length < 5:
         problems.append(f"max_seq_length must be >= 5, got {max_seq_length}")
@@ -305,452 +251,315 @@ def _check_arguments(max_seq_length, max_predictions_per_seq, masked_lm_prob, sh
         problems.append(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
     if num_workers < 1:
         problems.append(f"num_workers must be >= 1, got {num_workers}")
+    if not isinstance(runner, str) or not runner:
+        problems.append(f"runner must be 'local' or a Beam runner name ({', '.join(RUNNERS[1:])}),"
+                        f" got {runner!r}")
+    if pool_tokens < 1:
+        problems.append(f"random_next_pool_tokens must be >= 1, got {pool_tokens}")
     if problems:
         raise ValueError("; ".join(problems) + ".")
 
 
-def _load_tokenizer(vocab_file, do_lower_case):
-    """The `BertTokenizer` of `vocab_file` (this imports TensorFlow, in the main process only)."""
-    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
-
-    return BertTokenizer.from_vocabulary(os.fspath(vocab_file), lowercase=do_lower_case)
+# The local runner ------------------------------------------------------------------------------
 
 
-def _read_text(path):
-    """The text of `path`; a clear error for binary (NUL bytes) or non-UTF-8 content."""
-    with open(path, "rb") as f:
-        data = f.read()
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        raise ValueError(
-            f"{path}:{line}: binary file (NUL byte at offset {nul}); pretraining input must be "
-            "UTF-8 text."
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ValueError(
-            f"{path}:{line}: not UTF-8 text ({e.reason} at byte {e.start}); pretraining input "
-            "must be UTF-8 text."
-        ) from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+class _LocalRun:
+    """One local run: three passes over files in a scratch folder inside `output_dir`."""
 
+    def __init__(self, files, vocab_file, output_dir, options, num_workers, progress):
+        self.files, self.vocab_file, self.output_dir = files, os.fspath(vocab_file), output_dir
+        self.options, self.num_workers, self.progress = options, num_workers, progress
+        self.scratch = os.path.join(output_dir, f"{_SCRATCH_PREFIX}{os.getpid()}")
 
-def _prose_sentences(text):
-    return [s for p in sentence_splitter.split_paragraphs(text)
-            for s in sentence_splitter.split_sentences(p)]
-
-
-def _jsonl_texts(path, text, field):
-    for line_number, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
+    def run(self, overwrite):
+        """Writes the shards and the statistics; returns the `PretrainingData`."""
+        old_shards = _existing_shards(self.output_dir, overwrite)
+        tokenizer = DocumentTokenizer(self.vocab_file, self.options["do_lower_case"])
+        os.makedirs(self.output_dir, exist_ok=True)
+        _remove_stale_scratch(self.output_dir)
+        shutil.rmtree(self.scratch, ignore_errors=True)  # this process's, from a failed call
+        os.makedirs(os.path.join(self.scratch, "buckets"))
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{line_number}: invalid JSON ({e.msg}).") from None
-        value = record.get(field) if isinstance(record, dict) else None
-        if not isinstance(value, str):
-            raise ValueError(
-                f"{path}:{line_number}: a JSON Lines record needs a string field {field!r} "
-                f"(set jsonl_text_field); got {type(value).__name__}."
-            )
-        yield value
+            np.save(os.path.join(self.scratch, "is_continuation.npy"),
+                    is_continuation_table(tokenizer.vocabulary))
+            config = self._config(tokenizer)
+            with _worker_pool(self.num_workers) as pool:
+                corpus, units = self._tokenize(pool, tokenizer)
+                num_buckets = self._num_buckets(corpus["corpus_tokens"])
+                counts = self._create_instances(pool, config, units, num_buckets)
+            names = shard_names(self.options["num_shards"], int(counts[0]), self.options["gzip"])
+            shard_counts = self._write_shards(names, num_buckets)
+            stats = statistics(counts, corpus, names, shard_counts, self._arguments())
+            return self._publish(names, stats, old_shards)
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
+    def _config(self, tokenizer):
+        keys = ("max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
+                "whole_word_mask", "seed")
+        return InstanceConfig(vocabulary_size=len(tokenizer.vocabulary), **tokenizer.special_ids,
+                              **{k: self.options[k] for k in keys})
 
-def _read_file_task(task):
-    path, input_format, jsonl_text_field = task
-    return read_documents(path, input_format, jsonl_text_field)
+    def _arguments(self):
+        keys = ("max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
+                "dupe_factor", "whole_word_mask", "do_lower_case", "seed", "gzip",
+                "random_next_pool_tokens")
+        return {**{k: self.options[k] for k in keys}, "input_files": self.files,
+                "vocab_file": self.vocab_file, "runner": "local"}
 
-
-def _read_corpus(imap, files, tokenizer, input_format, jsonl_text_field, progress):
-    """Reads and tokenizes `files` into a `_Corpus`.
-
-    The workers (`imap`) read and split the files while this process tokenizes those already read.
-    """
-    builder = _CorpusBuilder(tokenizer)
-    read_tasks = [(path, input_format, jsonl_text_field) for path in files]
-    with tqdm(total=len(files), desc="reading", unit="file", disable=not progress) as bar:
-        for documents in imap(_read_file_task, read_tasks):
-            builder.add(documents)
-            bar.set_postfix(sentences=builder.num_sentences)
-            bar.update()
-    return builder.build(files)
-
-
-@dataclasses.dataclass
-class _Corpus:
-    """The token ids of all sentences, flat.
-
-    Sentence `s` is `tokens[sentence_starts[s]:sentence_starts[s + 1]]`; document `d` is sentences
-    `doc_starts[d]:doc_starts[d + 1]`.
-    """
-
-    tokens: np.ndarray
-    sentence_starts: np.ndarray
-    doc_starts: np.ndarray
-
-    def save(self, folder, vocabulary):
-        """Stores the arrays (and the word-continuation table) for the worker processes."""
-        is_continuation = np.array([t.startswith("##") for t in vocabulary], bool)
-        for name, array in (("tokens", self.tokens), ("sentence_starts", self.sentence_starts),
-                            ("doc_starts", self.doc_starts), ("is_continuation", is_continuation)):
-            np.save(os.path.join(folder, f"{name}.npy"), array)
-
-    def work_units(self):
-        """Groups the documents into units of work of about `_TOKENS_PER_TASK` tokens.
-
-        Documents longer than that are cut at sentences into pieces of about that size.
+    def _tokenize(self, pool, tokenizer):
+        """Pass 1: reads and tokenizes the files, spills the pieces to disk in units of work and
+        saves the random-next pool.
 
         Returns:
-            A list of units, each a list of `(document, first_sentence, end_sentence)` pieces.
+            `(corpus counts, [(offset, size)] of the units in the spill file)`.
         """
-        starts = self.sentence_starts
-        units, unit, unit_tokens = [], [], 0
-        for doc in range(len(self.doc_starts) - 1):
-            first, end = int(self.doc_starts[doc]), int(self.doc_starts[doc + 1])
-            doc_tokens = starts[end] - starts[first]
-            num_pieces = math.ceil(doc_tokens / _TOKENS_PER_TASK)
-            targets = starts[first] + doc_tokens * np.arange(1, num_pieces) / num_pieces
-            cuts = np.unique(np.searchsorted(starts[first:end], targets) + first).tolist()
-            cuts = [cut for cut in cuts if first < cut < end]
-            for piece_first, piece_end in zip([first, *cuts], [*cuts, end]):
-                unit.append((doc, piece_first, piece_end))
-                unit_tokens += starts[piece_end] - starts[piece_first]
-                if unit_tokens >= _TOKENS_PER_TASK:
-                    units.append(unit)
-                    unit, unit_tokens = [], 0
-        if unit:
-            units.append(unit)
-        return units
-
-
-class _CorpusBuilder:
-    """Tokenizes documents (lists of sentences) file by file into a `_Corpus`.
-
-    Sentences go through `BertTokenizer` in large batches; sentences without tokens and documents
-    without sentences are dropped.
-    """
-
-    def __init__(self, tokenizer):
-        import tensorflow as tf
-
-        self._tokenize = tf.function(tokenizer, input_signature=[tf.TensorSpec([None], tf.string)])
-        self._tokens, self._sentence_lengths, self._doc_sizes = [], [], []
-        self.num_sentences = 0
-
-    def add(self, documents):
-        """Tokenizes and appends the documents of one file."""
-        sentences = [s for d in documents for s in d]
-        lengths = []
-        for i in range(0, len(sentences), _TOKENIZER_BATCH):
-            ids = self._tokenize(sentences[i:i + _TOKENIZER_BATCH])
-            lengths.append(ids.row_lengths().numpy())
-            self._tokens.append(ids.flat_values.numpy())
-        if not lengths:
-            return
-        lengths = np.concatenate(lengths)
-        doc_of_sentence = np.repeat(np.arange(len(documents)), [len(d) for d in documents])
-        kept = lengths > 0
-        doc_sizes = np.bincount(doc_of_sentence[kept], minlength=len(documents))
-        self._sentence_lengths.append(lengths[kept])
-        self._doc_sizes.append(doc_sizes[doc_sizes > 0])
-        self.num_sentences += int(kept.sum())
-
-    def build(self, files):
-        """The `_Corpus` of everything added; an error naming the files if it has no tokens."""
-        if not self.num_sentences:
-            named = ", ".join(files[:5])
-            if len(files) > 5:
-                named += f" and {len(files) - 5} more files"
+        options = self.options
+        sample = RandomNextSample(options["seed"], options["random_next_pool_tokens"])
+        spill = _Spill(os.path.join(self.scratch, "pieces.bin"),
+                       max(1, _INSTANCE_TOKENS_PER_TASK // options["dupe_factor"]))
+        corpus = dict(documents=0, sentences=0, corpus_tokens=0)
+        tasks = [(path, options["input_format"], options["jsonl_text_field"]) for path in self.files]
+        with spill, tqdm(total=len(tasks), desc="reading", unit="file",
+                         disable=not self.progress) as bar:
+            for documents in _ordered_map(pool, _read_file_task, tasks, window=4):
+                for pieces in tokenizer.pieces(documents):
+                    corpus["documents"] += 1
+                    for piece in pieces:
+                        corpus["sentences"] += len(piece.sentence_starts) - 1
+                        corpus["corpus_tokens"] += piece.num_tokens
+                        spill.add(piece)
+                        sample.add(piece)
+                bar.set_postfix(documents=corpus["documents"])
+                bar.update()
+        if not corpus["corpus_tokens"]:
+            named = ", ".join(self.files[:5])
+            if len(self.files) > 5:
+                named += f" and {len(self.files) - 5} more files"
             raise ValueError(
                 f"No text to create pretraining data from in {named}: the input holds no sentence "
                 "with any token."
             )
-        sentence_lengths = np.concatenate(self._sentence_lengths)
-        doc_sizes = np.concatenate(self._doc_sizes)
-        return _Corpus(
-            tokens=np.concatenate(self._tokens).astype(np.int32),
-            sentence_starts=np.concatenate([[0], np.cumsum(sentence_lengths)]).astype(np.int64),
-            doc_starts=np.concatenate([[0], np.cumsum(doc_sizes)]).astype(np.int64),
-        )
+        sample.pool().save(self.scratch)
+        return corpus, spill.units
+
+    def _num_buckets(self, corpus_tokens):
+        """Buckets of about `_BUCKET_BYTES` of records, from an estimate of the records' size
+        (pass 3 splits a bucket that turns out larger)."""
+        length, predictions = self.options["max_seq_length"], self.options["max_predictions_per_seq"]
+        bytes_per_record = 4 * length + 7 * predictions + 150
+        records = self.options["dupe_factor"] * corpus_tokens / (0.8 * (length - 3))
+        return int(min(_MAX_BUCKETS, max(1, math.ceil(records * bytes_per_record / _BUCKET_BYTES))))
+
+    def _create_instances(self, pool, config, units, num_buckets):
+        """Pass 2: the workers make the instances of every unit and append them to the buckets.
+
+        Returns:
+            The summed `COUNT_NAMES` of all records.
+        """
+        tasks = [(self.scratch, config, self.options["dupe_factor"], num_buckets, offset, size)
+                 for offset, size in units]
+        counts = np.zeros(len(COUNT_NAMES), np.int64)
+        with tqdm(total=len(tasks), desc="instances", unit="unit",
+                  disable=not self.progress) as bar:
+            try:
+                for task_counts in _ordered_map(pool, _instances_task, tasks, window=64):
+                    counts += task_counts
+                    bar.set_postfix(instances=int(counts[0]))
+                    bar.update()
+            finally:
+                _worker_state.clear()  # with one worker, the state lives in this process
+        return counts
+
+    def _write_shards(self, names, num_buckets):
+        """Pass 3: sorts the buckets one at a time and writes the records in key order into
+        temporary shards in the scratch folder.
+
+        Returns:
+            Per shard `(records, masked positions, non-special tokens)`.
+        """
+        import tensorflow as tf
+
+        options = tf.io.TFRecordOptions(compression_type="GZIP" if self.options["gzip"] else "")
+        bucket_folder = os.path.join(self.scratch, "buckets")
+        by_bucket = collections.defaultdict(list)
+        for name in sorted(os.listdir(bucket_folder)):
+            by_bucket[int(name.partition("-")[0])].append(os.path.join(bucket_folder, name))
+        shard_counts = np.zeros((len(names), 3), np.int64)
+        writer, current = None, -1
+        try:
+            for bucket in tqdm(range(num_buckets), desc="shuffling", unit="bucket",
+                               disable=not self.progress):
+                low, high = (-(-(b << 64) // num_buckets) for b in (bucket, bucket + 1))
+                for key, masked, non_special, record in _sorted_records(
+                        by_bucket[bucket], low, high, bucket_folder):
+                    shard = shard_of(key, len(names))
+                    while current < shard:
+                        writer, current = self._next_writer(writer, names, current, options)
+                    writer.write(record)
+                    shard_counts[shard] += (1, masked, non_special)
+            while current < len(names) - 1:  # shards that no key fell into are empty files
+                writer, current = self._next_writer(writer, names, current, options)
+        finally:
+            if writer is not None:
+                writer.close()
+        return shard_counts.tolist()
+
+    def _next_writer(self, writer, names, current, options):
+        import tensorflow as tf
+
+        if writer is not None:
+            writer.close()
+        path = os.path.join(self.scratch, names[current + 1])
+        return tf.io.TFRecordWriter(path, options), current + 1
+
+    def _publish(self, names, stats, old_shards):
+        """Writes the statistics and renames the shards into place; removes stale old shards."""
+        stats_file = os.path.join(self.output_dir, STATS_FILE)
+        with open(os.path.join(self.scratch, STATS_FILE), "w", encoding="utf-8") as f:
+            json.dump(stats, f, indent=2)
+            f.write("\n")
+        shards = [os.path.join(self.output_dir, name) for name in names]
+        for path in old_shards:
+            if path not in shards:
+                os.remove(path)
+        for name in [*names, STATS_FILE]:
+            os.replace(os.path.join(self.scratch, name), os.path.join(self.output_dir, name))
+        return PretrainingData(shards=shards, stats_file=stats_file, stats=stats)
 
 
-# Instances -------------------------------------------------------------------------------------
+class _Spill:
+    """The tokenized pieces on disk, pickled in units of about `unit_tokens` tokens."""
+
+    def __init__(self, path, unit_tokens):
+        self.path, self.unit_tokens = path, unit_tokens
+        self.units, self._pending, self._tokens = [], [], 0
+        self._file = open(path, "wb")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        if self._pending and error[0] is None:
+            self._flush()
+        self._file.close()
+
+    def add(self, piece):
+        self._pending.append(piece)
+        self._tokens += piece.num_tokens
+        if self._tokens >= self.unit_tokens:
+            self._flush()
+
+    def _flush(self):
+        data = pickle.dumps(self._pending, protocol=pickle.HIGHEST_PROTOCOL)
+        self.units.append((self._file.tell(), len(data)))
+        self._file.write(data)
+        self._pending, self._tokens = [], 0
 
 
-@dataclasses.dataclass(frozen=True)
-class _InstanceConfig:
-    max_seq_length: int
-    max_predictions_per_seq: int
-    masked_lm_prob: float
-    short_seq_prob: float
-    whole_word_mask: bool
-    cls_id: int
-    sep_id: int
-    mask_id: int
-    vocabulary_size: int
-    seed: int
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer, **kwargs):
-        """The config with the special ids and the vocabulary size of `tokenizer`."""
-        return cls(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
-                   mask_id=tokenizer.mask_token_id,
-                   vocabulary_size=len(tokenizer.get_vocabulary()), **kwargs)
+def _read_file_task(task):
+    path, input_format, jsonl_text_field = task
+    with open(path, "rb") as f:
+        return read_file_documents(path, f.read(), input_format, jsonl_text_field)
 
 
-_COUNT_NAMES = ("instances", "tokens", "non_special_tokens", "masked", "masked_to_mask",
-                "masked_kept", "masked_to_random", "random_next")
-_worker_state = {}  # this process's `_InstanceMaker`, keyed by (corpus folder, config)
+_worker_state = {}  # this process's `InstanceMaker`, keyed by (scratch folder, config)
 
 
 def _instances_task(task):
-    folder, config, dupe, unit_index, unit = task
-    maker = _worker_state.get((folder, config))
+    """Makes the records of one unit of the spill file in every pass and appends them, framed,
+    to this process's file of each bucket; returns their summed counts."""
+    scratch, config, dupe_factor, num_buckets, offset, size = task
+    maker = _worker_state.get((scratch, config))
     if maker is None:
         _worker_state.clear()
-        maker = _worker_state[(folder, config)] = _InstanceMaker(folder, config)
-    return maker.instances(dupe, unit_index, unit)
+        maker = _worker_state[(scratch, config)] = InstanceMaker(
+            config, np.load(os.path.join(scratch, "is_continuation.npy")),
+            RandomNextPool.load(scratch),
+        )
+    with open(os.path.join(scratch, "pieces.bin"), "rb") as f:
+        f.seek(offset)
+        pieces = pickle.loads(f.read(size))
+    buckets = collections.defaultdict(list)
+    counts = np.zeros(len(COUNT_NAMES), np.int64)
+    for piece in pieces:
+        for dupe in range(dupe_factor):
+            made = maker.instances(piece, dupe)
+            counts += made.counts
+            for key, record, masked, non_special in zip(made.keys, made.records, made.masked,
+                                                        made.non_special):
+                frames = buckets[key * num_buckets >> 64]
+                frames.append(_FRAME.pack(key, masked, non_special, len(record)))
+                frames.append(record)
+    for bucket, frames in buckets.items():
+        path = os.path.join(scratch, "buckets", f"{bucket:05d}-{os.getpid()}.bin")
+        with open(path, "ab") as f:
+            f.write(b"".join(frames))
+    return counts
 
 
-def _create_instances(imap, folder, config, units, dupe_factor, progress):
-    """The serialized instances of every unit of work in every pass (in task order) and their
-    summed counts (`_COUNT_NAMES`), from the corpus saved in `folder`."""
-    tasks = [(folder, config, dupe, unit_index, unit) for dupe in range(dupe_factor)
-             for unit_index, unit in enumerate(units)]
-    records, counts = [], np.zeros(len(_COUNT_NAMES), np.int64)
-    with tqdm(total=len(tasks), desc="instances", unit="unit", disable=not progress) as bar:
-        try:
-            for task_records, task_counts in imap(_instances_task, tasks):
-                records.extend(task_records)
-                counts += task_counts
-                bar.set_postfix(instances=len(records))
-                bar.update()
-        finally:
-            _worker_state.clear()  # with one worker, the state lives in this process
-    return records, counts
-
-
-class _InstanceMaker:
-    """Creates the serialized instances of units of work (Google's algorithm, on token ids)."""
-
-    def __init__(self, folder, config):
-        def load(name):  # memory-mapped: the workers share the corpus through the page cache
-            return np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r")
-
-        self.config = config
-        self.tokens = load("tokens")
-        self.sentence_starts = load("sentence_starts").tolist()
-        self.doc_starts = load("doc_starts").tolist()
-        self.is_continuation = np.asarray(load("is_continuation"))
-        self.encoder = _ExampleEncoder(config)
-
-    def instances(self, dupe, unit_index, unit):
-        """Serialized instances of one unit of work (see `_Corpus.work_units`) in pass `dupe`,
-        and their counts (`_COUNT_NAMES`)."""
-        rng = random.Random(f"{self.config.seed}/{dupe}/{unit_index}")
-        records, counts = [], np.zeros(len(_COUNT_NAMES), np.int64)
-        for doc, first, end in unit:
-            for a, b, is_random_next in self._pairs(doc, first, end, rng):
-                ids, positions, masked_ids, decisions = self._mask(a, b, rng)
-                records.append(
-                    self.encoder.encode(ids, len(a), positions, masked_ids, is_random_next)
-                )
-                counts += (1, len(ids), len(ids) - 3, len(positions), decisions.count(0),
-                           decisions.count(1), decisions.count(2), is_random_next)
-        return records, counts
-
-    def _pairs(self, doc, first, end, rng):
-        """Yields `(tokens_a, tokens_b, is_random_next)` for sentences `first:end` of document
-        `doc`, as Google does for a whole document."""
-        starts, config = self.sentence_starts, self.config
-        max_num_tokens = config.max_seq_length - 3
-        target_length = max_num_tokens
-        if rng.random() < config.short_seq_prob:
-            target_length = rng.randint(2, max_num_tokens)
-        chunk_first, i = first, first
-        while i < end:
-            chunk_length = starts[i + 1] - starts[chunk_first]
-            if i == end - 1 or chunk_length >= target_length:
-                num_sentences = i + 1 - chunk_first
-                a_end = chunk_first + (
-                    rng.randint(1, num_sentences - 1) if num_sentences >= 2 else 1
-                )
-                a_span = [starts[chunk_first], starts[a_end]]
-                if num_sentences == 1 or rng.random() < 0.5:
-                    is_random_next = True
-                    b_span = self._random_segment(doc, target_length - (a_span[1] - a_span[0]), rng)
-                    i = a_end - 1  # the unused sentences of the chunk start the next one
-                else:
-                    is_random_next = False
-                    b_span = [starts[a_end], starts[i + 1]]
-                self._truncate_pair(a_span, b_span, max_num_tokens, rng)
-                tokens_a = self.tokens[a_span[0]:a_span[1]]
-                yield tokens_a, self.tokens[b_span[0]:b_span[1]], is_random_next
-                chunk_first = i + 1
-            i += 1
-
-    def _random_segment(self, doc, target_length, rng):
-        """Token span of sentences from a random other document, from a random sentence on."""
-        num_docs = len(self.doc_starts) - 1
-        for _ in range(10):
-            other = rng.randint(0, num_docs - 1)
-            if other != doc:
-                break
-        first, end = self.doc_starts[other], self.doc_starts[other + 1]
-        starts = self.sentence_starts
-        start = rng.randint(first, end - 1)
-        last = start
-        while last < end - 1 and starts[last + 1] - starts[start] < target_length:
-            last += 1
-        return [starts[start], starts[last + 1]]
-
-    @staticmethod
-    def _truncate_pair(a_span, b_span, max_num_tokens, rng):
-        """Drops tokens from the front or back (at random) of the longer segment until both fit."""
-        while (a_span[1] - a_span[0]) + (b_span[1] - b_span[0]) > max_num_tokens:
-            span = a_span if a_span[1] - a_span[0] > b_span[1] - b_span[0] else b_span
-            if rng.random() < 0.5:
-                span[0] += 1
-            else:
-                span[1] -= 1
-
-    def _mask(self, tokens_a, tokens_b, rng):
-        """Masks `[CLS] a [SEP] b [SEP]`: returns the masked ids, the sorted masked positions,
-        their original ids, and per position the decision (0 [MASK], 1 kept, 2 random)."""
-        config = self.config
-        ids = np.concatenate(
-            [[config.cls_id], tokens_a, [config.sep_id], tokens_b, [config.sep_id]]
-        ).astype(np.int64)
-        num_to_predict = min(config.max_predictions_per_seq,
-                             max(1, int(round(len(ids) * config.masked_lm_prob))))
-        segments = (range(1, len(tokens_a) + 1), range(len(tokens_a) + 2, len(ids) - 1))
-        if config.whole_word_mask:
-            chosen = self._choose_whole_words(ids, segments, num_to_predict, rng)
-        else:
-            candidates = [*segments[0], *segments[1]]
-            chosen = rng.sample(candidates, min(num_to_predict, len(candidates)))
-        decisions = []
-        original = ids.copy()
-        for position in chosen:
-            if rng.random() < 0.8:
-                ids[position], decision = config.mask_id, 0
-            elif rng.random() < 0.5:
-                decision = 1
-            else:
-                ids[position], decision = rng.randint(0, config.vocabulary_size - 1), 2
-            decisions.append(decision)
-        positions = np.sort(np.array(chosen, np.int64))
-        return ids, positions, original[positions], decisions
-
-    def _choose_whole_words(self, ids, segments, num_to_predict, rng):
-        """Positions of random whole words (none crosses `[SEP]`), at most `num_to_predict`."""
-        words = []
-        for segment in segments:
-            continues = self.is_continuation[ids[segment.start:segment.stop]]
-            starts = (segment.start + np.flatnonzero(~continues)).tolist()
-            if not starts or starts[0] != segment.start:
-                starts.insert(0, segment.start)
-            words.extend(zip(starts, starts[1:] + [segment.stop]))
-        rng.shuffle(words)
-        chosen = []
-        for start, end in words:
-            if len(chosen) >= num_to_predict:
-                break
-            if len(chosen) + end - start <= num_to_predict:
-                chosen.extend(range(start, end))
-        return chosen
-
-
-class _ExampleEncoder:
-    """Serializes instances as `tf.train.Example` protos without TensorFlow.
-
-    The bytes equal `tf.train.Example(...).SerializeToString(deterministic=True)`: features in key
-    order, each `Features.feature` map entry `{1: key, 2: Feature}`, a `Feature` holding an
-    `Int64List` (field 3) or `FloatList` (field 2) whose values are packed (field 1).
-    """
-
-    def __init__(self, config):
-        self.config = config
-        largest = max(config.vocabulary_size, config.max_seq_length)
-        self._varints = [_varint(i) for i in range(largest)]
-
-    def encode(self, ids, len_a, positions, masked_ids, is_random_next):
-        """Bytes of one Example from the unpadded ids, the length of segment A and the masks."""
-        config, varints = self.config, self._varints
-        length, pad = len(ids), config.max_seq_length - len(ids)
-        unused = config.max_predictions_per_seq - len(positions)
-        weights = np.array([1.0] * len(positions) + [0.0] * unused, "<f4")
-        features = {  # packed values (a varint of 0 or 1 is that byte), in key order
-            "input_ids": b"".join(varints[i] for i in ids.tolist()) + b"\x00" * pad,
-            "input_mask": b"\x01" * length + b"\x00" * pad,
-            "masked_lm_ids": b"".join(varints[i] for i in masked_ids.tolist()) + b"\x00" * unused,
-            "masked_lm_positions": b"".join(varints[i] for i in positions.tolist())
-            + b"\x00" * unused,
-            "masked_lm_weights": weights.tobytes(),
-            "next_sentence_labels": b"\x01" if is_random_next else b"\x00",
-            "segment_ids": b"\x00" * (len_a + 2) + b"\x01" * (length - len_a - 2) + b"\x00" * pad,
-        }
-        entries = []
-        for key, packed in features.items():
-            kind = b"\x12" if key == "masked_lm_weights" else b"\x1a"  # float_list / int64_list
-            feature = _field(kind, _field(b"\x0a", packed))
-            entry = _field(b"\x0a", key.encode()) + _field(b"\x12", feature)
-            entries.append(_field(b"\x0a", entry))
-        return _field(b"\x0a", b"".join(entries))
-
-
-def _varint(value):
-    """Protocol-buffer varint encoding of a non-negative int."""
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(tag, payload):
-    """A length-delimited protocol-buffer field: tag, varint length, payload."""
-    return tag + _varint(len(payload)) + payload
-
-
-# Workers and writing ---------------------------------------------------------------------------
+def _sorted_records(paths, low, high, folder):
+    """Yields `(key, masked, non_special, record)` of the bucket files `paths` (keys in
+    `[low, high)`) sorted by key, then record: in memory when they hold at most twice
+    `_BUCKET_BYTES`, else split into `_SUB_BUCKETS` files by key range first."""
+    if sum(os.path.getsize(p) for p in paths) <= 2 * _BUCKET_BYTES or high - low <= _SUB_BUCKETS:
+        records = []
+        for path in paths:
+            with open(path, "rb") as f:
+                data = f.read()
+            position = 0
+            while position < len(data):
+                key, masked, non_special, length = _FRAME.unpack_from(data, position)
+                position += _FRAME.size + length
+                records.append((key, data[position - length:position], masked, non_special))
+        records.sort()
+        for key, record, masked, non_special in records:
+            yield key, masked, non_special, record
+        return
+    width = -(-(high - low) // _SUB_BUCKETS)
+    parts = [os.path.join(folder, f"split-{low:020d}-{i:02d}.bin") for i in range(_SUB_BUCKETS)]
+    files = [open(p, "wb") for p in parts]
+    try:
+        for path in paths:
+            with open(path, "rb") as f:
+                while header := f.read(_FRAME.size):
+                    key, _, _, length = _FRAME.unpack(header)
+                    files[(key - low) // width].write(header + f.read(length))
+    finally:
+        for f in files:
+            f.close()
+    for i, part in enumerate(parts):
+        yield from _sorted_records([part], low + i * width, min(high, low + (i + 1) * width),
+                                   folder)
+        os.remove(part)
 
 
 @contextlib.contextmanager
-def _worker_map(num_workers):
-    """Yields an ordered `imap(function, tasks)`: in this process for 1 worker, else a process pool.
+def _worker_pool(num_workers):
+    """Yields a process pool of `num_workers`, or `None` (work in this process) for 1 worker.
 
     The pool uses the `forkserver` start method: workers never inherit TensorFlow's threads.
     """
     if num_workers == 1:
-        yield map
+        yield None
         return
     with multiprocessing.get_context("forkserver").Pool(num_workers) as pool:
-        yield lambda function, tasks: pool.imap(function, tasks)
+        yield pool
 
 
-def _corpus_and_instances(files, tokenizer, config, dupe_factor, input_format, jsonl_text_field,
-                          num_workers, progress, output_dir):
-    """Reads the corpus and creates the (unshuffled) instances with one pool of workers.
-
-    Returns:
-        `(corpus, records, counts)`: the `_Corpus`, the serialized instances and their counts.
-    """
-    # The tokenized corpus goes to a hidden temporary folder next to the output (it can be large).
-    with _worker_map(num_workers) as imap, tempfile.TemporaryDirectory(
-        prefix=".kbk-corpus-", dir=output_dir
-    ) as tmp:
-        corpus = _read_corpus(imap, files, tokenizer, input_format, jsonl_text_field, progress)
-        corpus.save(tmp, tokenizer.get_vocabulary())
-        records, counts = _create_instances(
-            imap, tmp, config, corpus.work_units(), dupe_factor, progress
-        )
-    return corpus, records, counts
+def _ordered_map(pool, function, tasks, window):
+    """Yields `function(task)` in task order, with at most `window` tasks queued or done and not
+    yet taken (so that results do not pile up in memory); in this process when `pool` is None."""
+    if pool is None:
+        yield from map(function, tasks)
+        return
+    pending = collections.deque()
+    for task in tasks:
+        pending.append(pool.apply_async(function, (task,)))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def _existing_shards(output_dir, overwrite):
@@ -765,67 +574,19 @@ def _existing_shards(output_dir, overwrite):
     return [os.path.join(output_dir, f) for f in old_shards]
 
 
-def _shard_paths(output_dir, num_shards, num_records, gzip):
-    """Paths of the shards: `num_shards` of them, or one per `INSTANCES_PER_SHARD` records."""
-    num_shards = num_shards or max(1, math.ceil(num_records / INSTANCES_PER_SHARD))
-    extension = ".tfrecord.gz" if gzip else ".tfrecord"
-    return [os.path.join(output_dir, f"{SHARD_PREFIX}-{i:05d}-of-{num_shards:05d}{extension}")
-            for i in range(num_shards)]
+def _remove_stale_scratch(output_dir):
+    """Removes the scratch folders of earlier runs that were killed (their process is gone)."""
+    for name in os.listdir(output_dir):
+        pid = name.removeprefix(_SCRATCH_PREFIX)
+        if name.startswith(_SCRATCH_PREFIX) and pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
 
 
-def _statistics(counts, corpus, shards, arguments):
-    """The statistics of a run (`PretrainingData.stats`) from the summed counts and the corpus."""
-    count = dict(zip(_COUNT_NAMES, counts.tolist()))
-    masked = max(count["masked"], 1)
-    return {
-        "instances": count["instances"],
-        "documents": len(corpus.doc_starts) - 1,
-        "sentences": len(corpus.sentence_starts) - 1,
-        "corpus_tokens": len(corpus.tokens),
-        "tokens": count["tokens"],
-        "masked_positions": count["masked"],
-        "masked_fraction": count["masked"] / max(count["non_special_tokens"], 1),
-        "replacement": {
-            "mask": count["masked_to_mask"] / masked,
-            "keep": count["masked_kept"] / masked,
-            "random": count["masked_to_random"] / masked,
-        },
-        "next_sentence_random_fraction": count["random_next"] / max(count["instances"], 1),
-        "shards": [os.path.basename(s) for s in shards],
-        "arguments": arguments,
-    }
-
-
-def _write_atomically(shards, records, stats_file, stats, gzip, progress, old_shards):
-    """Writes records round-robin into hidden temporary shards, then renames them all.
-
-    On any error the temporary files are removed, so no partial shard is left; stale shards of an
-    earlier run (`old_shards`) are removed only once every new shard is complete.
-    """
-    import tensorflow as tf
-
-    temporary = [os.path.join(os.path.dirname(p), f".{os.path.basename(p)}.tmp-{os.getpid()}")
-                 for p in shards + [stats_file]]
+def _process_exists(pid):
     try:
-        options = tf.io.TFRecordOptions(compression_type="GZIP" if gzip else "")
-        writers = [tf.io.TFRecordWriter(path, options) for path in temporary[:-1]]
-        try:
-            for i, record in enumerate(tqdm(records, desc="writing", unit="instance",
-                                            disable=not progress)):
-                writers[i % len(writers)].write(record)
-        finally:
-            for writer in writers:
-                writer.close()
-        with open(temporary[-1], "w", encoding="utf-8") as f:
-            json.dump(stats, f, indent=2)
-            f.write("\n")
-    except BaseException:
-        for path in temporary:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-        raise
-    for path in old_shards:
-        if path not in shards:
-            os.remove(path)
-    for path, final in zip(temporary, shards + [stats_file]):
-        os.replace(path, final)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

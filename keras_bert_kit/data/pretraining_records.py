@@ -5,15 +5,18 @@ google-research/bert's `create_pretraining_data.py`) writes and yields `(x, y, s
 `BertPretrainer.fit`: `x` = `token_ids`, `segment_ids`, `padding_mask`, `mask_positions`;
 `y` = `mlm` (original ids at the masked positions), `nsp` (next-sentence labels);
 `sample_weight` = `mlm` (1.0 for real masked positions), `nsp` (1.0). With a `DynamicMasker` the
-records' static masks are undone and fresh masks are drawn every epoch instead.
+records' static masks are undone and fresh masks are drawn every epoch instead. `read_stats`
+reads the statistics file written next to the shards (record counts without reading the shards).
 """
 
+import json
 import os
 import re
 
 import tensorflow as tf
 
 from keras_bert_kit.data.masking import model_batch
+from keras_bert_kit.data.pretraining_instances import STATS_FILE
 
 GZIP_MAGIC = b"\x1f\x8b"
 COMPRESSIONS = ("auto", "GZIP", "")
@@ -179,6 +182,57 @@ def count_records(path, compression="auto"):
             None, None,
             f"{path}: corrupt or truncated TFRecord file ({reason}); recreate it or leave it out.",
         ) from None
+
+
+def read_stats(output_dir):
+    """Reads the statistics file that `create_pretraining_data` writes next to its shards.
+
+    Training takes the number of records from it instead of reading every shard:
+    `stats["records"]` in all, `dict(zip(stats["shards"], stats["shard_records"]))` per shard.
+
+    Args:
+        output_dir: the folder of the shards (local or any `tf.io.gfile` path), or the path of
+            the `pretraining_stats.json` file itself.
+
+    Returns:
+        The statistics: `records`, `shards` (file names), `shard_records`,
+        `shard_masked_fractions`, `masked_fraction`, `replacement`,
+        `next_sentence_random_fraction`, the corpus counts and the `arguments` of the run.
+
+    Raises:
+        FileNotFoundError: there is no statistics file (records written by Google's script or
+            by an older version have none: count them with `count_records`).
+        ValueError: the file is not a statistics file of `create_pretraining_data`.
+
+    Example:
+    >>> import json
+    >>> _ = tf.io.gfile.makedirs("records")
+    >>> with open("records/pretraining_stats.json", "w") as f:
+    ...     json.dump({"records": 3, "shards": ["pretraining-00000-of-00001.tfrecord"],
+    ...                "shard_records": [3]}, f)
+    >>> stats = read_stats("records")
+    >>> stats["records"], dict(zip(stats["shards"], stats["shard_records"]))
+    (3, {'pretraining-00000-of-00001.tfrecord': 3})
+    """
+    path = os.fspath(output_dir)
+    if not path.endswith(".json"):
+        path = f"{path.rstrip('/')}/{STATS_FILE}"
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"No pretraining statistics file {path!r}: records from Google's script or an older "
+            "version have none (count them with count_records)."
+        )
+    with tf.io.gfile.GFile(path, "r") as f:
+        try:
+            stats = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not a pretraining statistics file ({e}).") from None
+    missing = [k for k in ("records", "shards", "shard_records")
+               if not isinstance(stats, dict) or k not in stats]
+    if missing:
+        raise ValueError(f"{path}: not a pretraining statistics file of create_pretraining_data "
+                         f"(no {', '.join(missing)}).")
+    return stats
 
 
 def _match_files(file_pattern):

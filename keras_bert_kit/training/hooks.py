@@ -26,8 +26,7 @@ The module imports neither TensorFlow nor Keras: tasks import them inside their 
 import dataclasses
 
 from keras_bert_kit.errors import UserError
-from keras_bert_kit.training.config import (DataConfig, ModelConfig, OptimizerConfig, RunConfig,
-                                            TrainingConfig)
+from keras_bert_kit.training.config import DataConfig, ModelConfig, OptimizerConfig, RunConfig
 
 # Fields only pretraining reads; fine-tuning tasks reject them.
 PRETRAINING_ONLY = ("preset", "config_overrides", "total_steps", "steps_per_epoch",
@@ -51,6 +50,7 @@ class TaskHooks:
         jit_default: what `jit_compile="auto"` means (see `jit_compile_setting`).
 
     Example:
+    >>> from keras_bert_kit.training.config import TrainingConfig
     >>> class Echo(TaskHooks):
     ...     name, defaults = "echo", {"epochs": 2}
     >>> Echo.resolve(TrainingConfig()).run.epochs

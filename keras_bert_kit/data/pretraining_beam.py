@@ -1,0 +1,393 @@
+"""Pretraining data with Apache Beam: the same records as the local runner, on a cluster.
+
+`create_pretraining_data(..., runner="DataflowRunner", pipeline_options=[...])` (or
+`kbk pretrain-data --runner ...`) runs `run_beam_pipeline`, which builds the records with the
+instance-creation core of `pretraining_instances.py`:
+
+1. match the input patterns with Beam's filesystems (local paths, `gs://`, `s3://`, `hdfs://`,
+   globs), spread the files over the workers, read and split each file into documents and
+   tokenize them into pieces (`DocumentTokenizer`; each file is read whole by one worker);
+2. combine the pieces into the seeded random-next sample (`RandomNextSample` as a `CombineFn`:
+   the same set on any runner), handed to every worker as a side input;
+3. make every piece's records in every pass (`InstanceMaker`, seeded per piece and pass), key
+   each by its shard (`shard_of` its 64-bit shuffle key), group by shard (the global shuffle),
+   sort each shard by key and write it under a temporary name;
+4. when every shard is written, rename them into place and write `pretraining_stats.json`.
+
+For the same inputs and seed the shards are byte-identical to the local runner's. Memory per
+worker: the random-next sample, one input file and one shard's records (default 100,000).
+
+Install with `pip install keras-bert-kit[beam]` (`apache-beam` 2.77; it pins protobuf < 7, so
+keep it in its own environment if another package needs protobuf 7). Command lines:
+
+    # this machine, several processes
+    kbk pretrain-data --input 'corpus/*.txt' --vocab vocab.txt --output records \\
+        --runner DirectRunner --direct_num_workers=8 --direct_running_mode=multi_processing
+    # Google Cloud Dataflow (workers need this package: --setup_file or --extra_package)
+    kbk pretrain-data --input 'gs://bucket/wiki/*' --vocab gs://bucket/vocab.txt \\
+        --output gs://bucket/records --runner DataflowRunner --project=my-project \\
+        --region=us-central1 --temp_location=gs://bucket/tmp --max_num_workers=64 \\
+        --extra_package=dist/keras_bert_kit-0.1.0.tar.gz
+    # Flink or Spark (a job server for the cluster)
+    kbk pretrain-data ... --runner FlinkRunner --flink_master=host:8081 --environment_type=LOOPBACK
+    kbk pretrain-data ... --runner SparkRunner --spark_master_url=spark://host:7077
+
+What does not live here: the instance rules (`pretraining_instances.py`) and the local runner
+(`pretraining_data.py`).
+"""
+
+import json
+import os
+import re
+import tempfile
+import uuid
+
+import numpy as np
+
+from keras_bert_kit.data.pretraining_instances import (
+    COUNT_NAMES,
+    SHARD_PREFIX,
+    STATS_FILE,
+    DocumentTokenizer,
+    InstanceConfig,
+    InstanceMaker,
+    PretrainingData,
+    RandomNextSample,
+    expand_input_files,
+    is_continuation_table,
+    read_file_documents,
+    shard_names,
+    shard_of,
+    statistics,
+)
+
+try:
+    import apache_beam as beam
+    from apache_beam.io.filesystem import BeamIOError
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+except ImportError:  # an optional extra: `run_beam_pipeline` says how to install it
+    beam = None
+
+_SHARD_NAME = re.compile(rf"^{SHARD_PREFIX}-\d{{5}}-of-\d{{5}}\.tfrecord(\.gz)?$")
+_UNCOMPRESSED = "uncompressed"  # Beam would otherwise (un)gzip `.gz` names on the fly
+
+
+def run_beam_pipeline(input_files, vocab_file, output_dir, options, *, runner="DirectRunner",
+                      pipeline_options=None, num_workers=2, overwrite=False):
+    """Runs the pretraining-data pipeline on a Beam runner; `create_pretraining_data` calls it.
+
+    Args:
+        input_files: paths, directories or glob patterns, local or in any Beam filesystem.
+        vocab_file: the WordPiece `vocab.txt` (local or in any Beam filesystem).
+        output_dir: the folder for the shards and the statistics (local or remote).
+        options: the instance and output arguments of `create_pretraining_data`
+            (`max_seq_length` ... `random_next_pool_tokens`).
+        runner: a Beam runner name (`"DirectRunner"`, `"DataflowRunner"`, `"FlinkRunner"`, ...).
+        pipeline_options: Beam pipeline options: command-line flags or a `PipelineOptions`.
+        num_workers: for the DirectRunner without `--direct_*` flags: its worker processes.
+        overwrite: replace the shards of an earlier run.
+
+    Returns:
+        A `PretrainingData`.
+
+    Example:
+    >>> from pathlib import Path
+    >>> _ = Path("vocab.txt").write_text("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+    ...                                              "the", "cat", "sat", "."]))
+    >>> _ = Path("corpus.txt").write_text("The cat sat.\\nThe cat.\\n\\nCat sat.\\nThe sat.\\n")
+    >>> options = dict(max_seq_length=16, max_predictions_per_seq=4, masked_lm_prob=0.15,
+    ...                short_seq_prob=0.1, dupe_factor=2, whole_word_mask=False,
+    ...                do_lower_case=True, seed=1, num_shards=1, gzip=False,
+    ...                input_format="auto", jsonl_text_field="text",
+    ...                random_next_pool_tokens=1000)
+    >>> result = run_beam_pipeline("corpus.txt", "vocab.txt", "out", options,  # doctest: +SKIP
+    ...                            num_workers=1)
+    >>> result.stats["documents"]  # doctest: +SKIP
+    2
+    """
+    if beam is None:
+        raise ImportError(f"runner={runner!r} needs Apache Beam: pip install "
+                          "'keras-bert-kit[beam]' (or apache-beam==2.77.0).")
+    files = match_input_files(input_files)
+    output_dir = os.fspath(output_dir).rstrip("/")
+    old_shards = _existing_shards(output_dir, overwrite)
+    tokenizer = DocumentTokenizer(_read_vocabulary(os.fspath(vocab_file)),
+                                  options["do_lower_case"])
+    keys = ("max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
+            "whole_word_mask", "seed")
+    config = InstanceConfig(vocabulary_size=len(tokenizer.vocabulary), **tokenizer.special_ids,
+                            **{k: options[k] for k in keys})
+    arguments = {k: options[k] for k in (
+        "max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
+        "dupe_factor", "whole_word_mask", "do_lower_case", "seed", "gzip",
+        "random_next_pool_tokens")}
+    arguments.update(input_files=files, vocab_file=os.fspath(vocab_file), runner=runner)
+    if "://" not in output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+    run = _BeamRun(output_dir, uuid.uuid4().hex[:12], options, arguments, old_shards)
+    try:
+        with beam.Pipeline(options=_pipeline_options(runner, pipeline_options,
+                                                     num_workers)) as pipeline:
+            run.build(pipeline, files, tokenizer.vocabulary, config)
+    except BaseException:
+        _delete(_match(f"{output_dir}/.*.tmp-{run.run_id}"))
+        raise
+    stats_file = f"{output_dir}/{STATS_FILE}"
+    with FileSystems.open(stats_file, compression_type=_UNCOMPRESSED) as f:
+        stats = json.loads(f.read().decode("utf-8"))
+    return PretrainingData(shards=[f"{output_dir}/{name}" for name in stats["shards"]],
+                           stats_file=stats_file, stats=stats)
+
+
+def match_input_files(input_files):
+    """Expands paths, directories and glob patterns, local or in a Beam filesystem.
+
+    Local ones as `expand_input_files`; others (`gs://...`) with `FileSystems.match`, each
+    pattern's matches sorted, patterns in the given order, duplicates dropped.
+
+    Args:
+        input_files: a path or pattern, or a list of them.
+
+    Returns:
+        A list of file paths.
+
+    Raises:
+        FileNotFoundError: a pattern that matches no file.
+
+    Example:
+    >>> _ = open("a.txt", "w").write("Some text.")
+    >>> match_input_files(["a.txt", "*.txt"])
+    ['a.txt']
+    """
+    patterns = [input_files] if isinstance(input_files, (str, os.PathLike)) else input_files
+    files, seen = [], set()
+    for pattern in map(os.fspath, patterns):
+        if "://" not in pattern:
+            matches = expand_input_files(pattern)
+        else:
+            matches = sorted(_match(pattern + ("*" if pattern.endswith("/") else "")))
+            if not matches:
+                raise FileNotFoundError(f"No input file matches {pattern!r}.")
+        files.extend(f for f in matches if f not in seen)
+        seen.update(matches)
+    return files
+
+
+class _BeamRun:
+    """The pipeline of one run (see the module docstring) and its finishing step."""
+
+    def __init__(self, output_dir, run_id, options, arguments, old_shards):
+        self.output_dir, self.run_id, self.options = output_dir, run_id, options
+        self.arguments, self.old_shards = arguments, old_shards
+
+    def build(self, pipeline, files, vocabulary, config):
+        """Adds the transforms to `pipeline`."""
+        options, side = self.options, beam.pvalue.AsSingleton
+        read = (pipeline | "Files" >> beam.Create(files) | "SpreadFiles" >> beam.Reshuffle()
+                | "Tokenize" >> beam.ParDo(_TokenizeFiles(
+                    vocabulary, options["do_lower_case"], options["input_format"],
+                    options["jsonl_text_field"])).with_outputs("corpus", main="pieces"))
+        corpus = read.corpus | "CorpusCounts" >> beam.CombineGlobally(_SumCombineFn(3))
+        pool = read.pieces | "RandomNextSample" >> beam.CombineGlobally(
+            _RandomNextCombineFn(options["seed"], options["random_next_pool_tokens"]))
+        made = (read.pieces | "SpreadPieces" >> beam.Reshuffle()
+                | "Instances" >> beam.ParDo(
+                    _MakeInstances(config, is_continuation_table(vocabulary),
+                                   options["dupe_factor"]), side(pool)
+                ).with_outputs("counts", main="records"))
+        counts = made.counts | "InstanceCounts" >> beam.CombineGlobally(
+            _SumCombineFn(len(COUNT_NAMES)))
+        num_shards = counts | "NumShards" >> beam.Map(
+            lambda c: len(shard_names(options["num_shards"], int(c[0]), options["gzip"])))
+        keyed = made.records | "ShardOf" >> beam.Map(
+            lambda record, n: (shard_of(record[0], n), record), side(num_shards))
+        every_shard = num_shards | "EveryShard" >> beam.FlatMap(
+            lambda n: [(j, None) for j in range(n)])
+        written = ((keyed, every_shard) | "Together" >> beam.Flatten()
+                   | "Shuffle" >> beam.GroupByKey()
+                   | "WriteShards" >> beam.Map(self.write_shard, side(num_shards)))
+        _ = (pipeline | "Once" >> beam.Create([None])
+             | "Finish" >> beam.Map(self.finish, beam.pvalue.AsList(written), side(counts),
+                                    side(corpus)))
+
+    def write_shard(self, shard_and_records, num_shards):
+        """Writes one shard's records, sorted by key, under a temporary name.
+
+        Returns:
+            `(shard, (records, masked positions, non-special tokens))`.
+        """
+        import tensorflow as tf
+
+        shard, records = shard_and_records
+        records = sorted(r for r in records if r is not None)
+        name = shard_names(num_shards, 0, self.options["gzip"])[shard]
+        compression = "GZIP" if self.options["gzip"] else ""
+        with tempfile.TemporaryDirectory() as folder:
+            local = os.path.join(folder, name)
+            with tf.io.TFRecordWriter(local, tf.io.TFRecordOptions(compression_type=compression)) \
+                    as writer:
+                for record in records:
+                    writer.write(record[1])
+            with open(local, "rb") as source, FileSystems.create(
+                    self._temporary(name), compression_type=_UNCOMPRESSED) as target:
+                while chunk := source.read(16 << 20):
+                    target.write(chunk)
+        return shard, (len(records), sum(r[2] for r in records), sum(r[3] for r in records))
+
+    def finish(self, _, written, counts, corpus):
+        """Writes the statistics and renames every shard into place (after all are written)."""
+        if not corpus[2]:
+            named = ", ".join(self.arguments["input_files"][:5])
+            raise ValueError(f"No text to create pretraining data from in {named}: the input "
+                             "holds no sentence with any token.")
+        written = sorted(written)
+        names = shard_names(len(written), 0, self.options["gzip"])
+        stats = statistics(counts, dict(zip(("documents", "sentences", "corpus_tokens"),
+                                            np.asarray(corpus).tolist())),
+                           names, [c for _, c in written], self.arguments)
+        with FileSystems.create(self._temporary(STATS_FILE), compression_type=_UNCOMPRESSED) as f:
+            f.write((json.dumps(stats, indent=2) + "\n").encode("utf-8"))
+        finals = [f"{self.output_dir}/{name}" for name in names]
+        _delete([p for p in self.old_shards if p not in finals])
+        sources = [self._temporary(name) for name in [*names, STATS_FILE]]
+        FileSystems.rename(sources, [*finals, f"{self.output_dir}/{STATS_FILE}"])
+
+    def _temporary(self, name):
+        return f"{self.output_dir}/.{name}.tmp-{self.run_id}"
+
+
+if beam is not None:
+
+    class _TokenizeFiles(beam.DoFn):
+        """file path → `DocumentPiece`s; per file, a `corpus` output of (documents, sentences,
+        tokens)."""
+
+        def __init__(self, vocabulary, lowercase, input_format, jsonl_text_field):
+            self.vocabulary, self.lowercase = vocabulary, lowercase
+            self.input_format, self.jsonl_text_field = input_format, jsonl_text_field
+            self.tokenizer = None
+
+        def setup(self):
+            self.tokenizer = DocumentTokenizer(self.vocabulary, self.lowercase)
+
+        def process(self, path):
+            with FileSystems.open(path, compression_type=_UNCOMPRESSED) as f:
+                documents = read_file_documents(path, f.read(), self.input_format,
+                                                self.jsonl_text_field)
+            counts = np.zeros(3, np.int64)
+            for pieces in self.tokenizer.pieces(documents):
+                counts[0] += 1
+                for piece in pieces:
+                    counts[1:] += (len(piece.sentence_starts) - 1, piece.num_tokens)
+                    yield piece
+            yield beam.pvalue.TaggedOutput("corpus", counts)
+
+    class _MakeInstances(beam.DoFn):
+        """piece (+ the random-next pool) → `(key, record, masked, non_special)` of every pass;
+        a `counts` output of their summed `COUNT_NAMES`."""
+
+        def __init__(self, config, is_continuation, dupe_factor):
+            self.config, self.is_continuation = config, is_continuation
+            self.dupe_factor = dupe_factor
+            self._maker = None
+
+        def process(self, piece, pool):
+            if self._maker is None or self._maker.pool is not pool:
+                self._maker = InstanceMaker(self.config, self.is_continuation, pool)
+            counts = np.zeros(len(COUNT_NAMES), np.int64)
+            for dupe in range(self.dupe_factor):
+                made = self._maker.instances(piece, dupe)
+                counts += made.counts
+                yield from zip(made.keys, made.records, made.masked, made.non_special)
+            yield beam.pvalue.TaggedOutput("counts", counts)
+
+    class _SumCombineFn(beam.CombineFn):
+        """Sums int64 count vectors of `size` (zeros when there are none)."""
+
+        def __init__(self, size):
+            self.size = size
+
+        def create_accumulator(self):
+            return np.zeros(self.size, np.int64)
+
+        def add_input(self, total, counts):
+            return total + counts
+
+        def merge_accumulators(self, totals):
+            return sum(totals, np.zeros(self.size, np.int64))
+
+        def extract_output(self, total):
+            return total
+
+    class _RandomNextCombineFn(beam.CombineFn):
+        """Pieces → the `RandomNextPool` of their `RandomNextSample`."""
+
+        def __init__(self, seed, budget):
+            self.seed, self.budget = seed, budget
+
+        def create_accumulator(self):
+            return RandomNextSample(self.seed, self.budget)
+
+        def add_input(self, sample, piece):
+            sample.add(piece)
+            return sample
+
+        def merge_accumulators(self, samples):
+            samples = list(samples)
+            for other in samples[1:]:
+                samples[0].merge(other)
+            return samples[0]
+
+        def extract_output(self, sample):
+            return sample.pool()
+
+
+def _pipeline_options(runner, flags, num_workers):
+    """`PipelineOptions` for `runner`: the given ones, and for the DirectRunner without
+    `--direct_*` flags, `num_workers` processes."""
+    if isinstance(flags, PipelineOptions):
+        options = flags
+    else:
+        flags = list(flags or [])
+        if (runner == "DirectRunner" and num_workers > 1
+                and not any(f.startswith("--direct_") for f in flags)):
+            flags += [f"--direct_num_workers={num_workers}",
+                      "--direct_running_mode=multi_processing"]
+        options = PipelineOptions(flags)
+    options.view_as(StandardOptions).runner = runner
+    return options
+
+
+def _read_vocabulary(vocab_file):
+    """The vocabulary: a local path as is (errors name it), a remote file as its tokens."""
+    if "://" not in vocab_file:
+        return vocab_file
+    with FileSystems.open(vocab_file, compression_type=_UNCOMPRESSED) as f:
+        tokens = f.read().decode("utf-8").split("\n")
+    return [t.removesuffix("\r") for t in (tokens[:-1] if tokens[-1] == "" else tokens)]
+
+
+def _existing_shards(output_dir, overwrite):
+    """Paths of the shards of an earlier run in `output_dir`; an error unless `overwrite`."""
+    old_shards = sorted(p for p in _match(f"{output_dir}/{SHARD_PREFIX}-*")
+                        if _SHARD_NAME.match(p.rpartition("/")[2]))
+    if old_shards and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} already holds pretraining shards ({old_shards[0]}, ...); pass "
+            "overwrite=True (--overwrite) to replace them or choose another output folder."
+        )
+    return old_shards
+
+
+def _match(pattern):
+    """Paths matching `pattern` in its Beam filesystem (none when its folder does not exist)."""
+    try:
+        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    except BeamIOError:
+        return []
+
+
+def _delete(paths):
+    if paths:
+        FileSystems.delete(paths)
