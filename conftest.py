@@ -11,6 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 
+# Scripts that made fixtures (they import torch / transformers) are not tests or doctests.
+collect_ignore_glob = ["tests/fixtures/*", "tests/*/make_*.py"]
+
 
 @pytest.fixture(autouse=True)
 def _doctest_names(request, doctest_namespace, tmp_path, monkeypatch):

@@ -105,19 +105,8 @@ class BertConfig:
     @classmethod
     def from_hf_config(cls, path):
         """Reads a Hugging Face `config.json` or Google `bert_config.json` (file or folder)."""
-        if os.path.isdir(path):
-            for name in ("config.json", "bert_config.json"):
-                if os.path.exists(os.path.join(path, name)):
-                    path = os.path.join(path, name)
-                    break
-            else:
-                raise FileNotFoundError(f"{path}: no config.json or bert_config.json in this folder")
-        try:
-            with open(path, encoding="utf-8") as f:
-                hf = json.load(f)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}: not valid JSON ({e})") from None
-        return cls.from_hf_dict(hf, source=path)
+        path = find_config_file(path)
+        return cls.from_hf_dict(read_json(path), source=path)
 
     def to_hf_dict(self):
         """The Hugging Face `config.json` content for a `BertModel` with this architecture."""
@@ -128,6 +117,98 @@ class BertConfig:
             pad_token_id=0,
             position_embedding_type="absolute",
         )
+        return hf
+
+
+def find_config_file(path):
+    """`path` itself, or the `config.json` / `bert_config.json` in the folder `path`."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        return path
+    for name in ("config.json", "bert_config.json"):
+        if os.path.exists(os.path.join(path, name)):
+            return os.path.join(path, name)
+    raise FileNotFoundError(f"{path}: no config.json or bert_config.json in this folder")
+
+
+def read_json(path):
+    """A JSON file's content; invalid JSON is a `UserError` naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e}); the file is damaged or not a config") from None
+
+
+# Hugging Face `problem_type` ↔ ours (`BertClassifier.problem_type`).
+HF_PROBLEM_TYPES = {
+    "single_label_classification": "classification",
+    "multi_label_classification": "multilabel",
+    "regression": "regression",
+}
+
+
+@dataclasses.dataclass
+class HeadConfig:
+    """What a Hugging Face `config.json` says about a task head.
+
+    Args:
+        architecture: the first `architectures` entry (e.g. `"BertForSequenceClassification"`),
+            or None.
+        labels: `id2label` in id order, or None when the config has no labels.
+        problem_type: ours (`"classification"`, `"multilabel"`, `"regression"`) or None.
+
+    Example:
+    >>> head = HeadConfig.from_hf_dict({"architectures": ["BertForSequenceClassification"],
+    ...                                 "id2label": {"1": "pos", "0": "neg"},
+    ...                                 "problem_type": "single_label_classification"})
+    >>> head.labels, head.problem_type
+    (['neg', 'pos'], 'classification')
+    >>> head.to_hf_dict()["label2id"]
+    {'neg': 0, 'pos': 1}
+    """
+
+    architecture: str | None = None
+    labels: list | None = None
+    problem_type: str | None = None
+
+    @classmethod
+    def from_hf_dict(cls, hf, source="config"):
+        architectures = hf.get("architectures") or [None]
+        labels = None
+        if hf.get("id2label"):
+            try:
+                by_id = {int(k): str(v) for k, v in hf["id2label"].items()}
+            except (TypeError, ValueError, AttributeError):
+                raise UserError(f"{source}: id2label must map ids to names, "
+                                f"got {hf['id2label']!r}") from None
+            if sorted(by_id) != list(range(len(by_id))):
+                raise UserError(f"{source}: id2label ids must be 0..{len(by_id) - 1}, "
+                                f"got {sorted(by_id)}")
+            labels = [by_id[i] for i in range(len(by_id))]
+        problem_type = hf.get("problem_type")
+        if problem_type is not None and problem_type not in HF_PROBLEM_TYPES:
+            raise UserError(f"{source}: problem_type {problem_type!r} is not one of "
+                            f"{sorted(HF_PROBLEM_TYPES)}")
+        return cls(architectures[0], labels, HF_PROBLEM_TYPES.get(problem_type))
+
+    @classmethod
+    def from_hf_config(cls, path):
+        """Reads the head fields of a `config.json` (file or folder); Google configs have none."""
+        path = find_config_file(path)
+        return cls.from_hf_dict(read_json(path), source=path)
+
+    def to_hf_dict(self):
+        """The `config.json` fields: `architectures`, `id2label`/`label2id`, `problem_type`."""
+        hf = {}
+        if self.architecture:
+            hf["architectures"] = [self.architecture]
+        if self.labels is not None:
+            hf["id2label"] = {str(i): label for i, label in enumerate(self.labels)}
+            hf["label2id"] = {label: i for i, label in enumerate(self.labels)}
+        if self.problem_type is not None:
+            ours = {v: k for k, v in HF_PROBLEM_TYPES.items()}
+            hf["problem_type"] = ours[self.problem_type]
         return hf
 
 

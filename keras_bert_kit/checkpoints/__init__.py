@@ -7,6 +7,10 @@ with `[out, in]` kernels, `cls.predictions.bias`, ...). `weight_mapping` moves t
 our layers. Neither transformers nor torch is needed; `pytorch_model.bin` is read by a restricted
 unpickler that constructs nothing but arrays.
 
+`load_checkpoint` also reads the task head fields of `config.json` (`architectures`, `id2label`,
+`problem_type`) and validates every tensor's shape against the config fields that fix it
+(`validation`), so a mistake is reported as the field it is, before any weight is assigned.
+
 The readers import `Checkpoint` from `checkpoints.checkpoint`, never this package, so the
 dispatch below imports them without an import cycle.
 """
@@ -15,7 +19,8 @@ import glob
 import os
 
 from keras_bert_kit.checkpoints.checkpoint import Checkpoint
-from keras_bert_kit.config import BertConfig
+from keras_bert_kit.checkpoints.validation import validate_checkpoint
+from keras_bert_kit.config import BertConfig, HeadConfig, find_config_file, read_json
 
 __all__ = ["Checkpoint", "load_checkpoint"]
 
@@ -45,19 +50,30 @@ def load_checkpoint(path):
 
     path = os.fspath(path)
     if os.path.isdir(path):
+        folder = path
         for name in _WEIGHT_FILES:
-            candidate = os.path.join(path, name)
-            if os.path.exists(candidate):
-                return hf_checkpoint.read_hf_weights(candidate, BertConfig.from_hf_config(path))
-        prefix = _find_google_checkpoint(path)
-        if prefix:
-            return google_checkpoint.read_google_checkpoint(prefix, BertConfig.from_hf_config(path))
-        raise FileNotFoundError(
-            f"{path}: no BERT weights found (looked for {', '.join(_WEIGHT_FILES)} and "
-            "a Google *.ckpt.index)")
-    folder = os.path.dirname(path) or "."
-    if os.path.exists(path + ".index"):
-        return google_checkpoint.read_google_checkpoint(path, BertConfig.from_hf_config(folder))
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    return hf_checkpoint.read_hf_weights(path, BertConfig.from_hf_config(folder))
+            if os.path.exists(os.path.join(path, name)):
+                reader, weights = hf_checkpoint.read_hf_weights, os.path.join(path, name)
+                break
+        else:
+            weights = _find_google_checkpoint(path)
+            reader = google_checkpoint.read_google_checkpoint
+            if weights is None:
+                raise FileNotFoundError(
+                    f"{path}: no BERT weights found (looked for {', '.join(_WEIGHT_FILES)} and "
+                    "a Google *.ckpt.index)")
+    else:
+        folder, weights = os.path.dirname(path) or ".", path
+        if os.path.exists(path + ".index"):
+            reader = google_checkpoint.read_google_checkpoint
+        elif os.path.exists(path):
+            reader = hf_checkpoint.read_hf_weights
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    config_path = find_config_file(folder)
+    hf = read_json(config_path)
+    checkpoint = reader(weights, BertConfig.from_hf_dict(hf, source=config_path),
+                        head=HeadConfig.from_hf_dict(hf, source=config_path),
+                        config_source=config_path)
+    validate_checkpoint(checkpoint)
+    return checkpoint

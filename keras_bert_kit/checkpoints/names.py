@@ -3,6 +3,11 @@
 Flavours: HF PyTorch (`bert.encoder.layer.0...weight`, old `LayerNorm.gamma/beta`), HF TF
 (`tf_bert_model/bert/encoder/layer_._0/.../kernel:0`, heads under `mlm___cls` / `nsp___cls`) and
 Google TF1 (`bert/encoder/layer_0/.../kernel`, `cls/predictions/output_bias`).
+
+Task heads keep Hugging Face's names: `classifier.*` (sequence / token classification, multiple
+choice; TF `classifier/.../kernel:0`; Google `run_classifier.py`'s top-level `output_weights` /
+`output_bias`) and `qa_outputs.*` (TF `qa_outputs/...`; Google `run_squad.py`'s
+`cls/squad/output_weights`). Google stores both head kernels as `[out, in]` already.
 """
 
 import re
@@ -12,6 +17,23 @@ _IGNORED = re.compile(
     r"(position_ids$|cls\.predictions\.decoder\.|adam_[mv]$|global_step$|_CHECKPOINTABLE_OBJECT_GRAPH$)")
 _BACKBONE_ROOTS = ("embeddings", "encoder", "pooler")
 _HEAD_ROOTS = {"predictions": "cls.predictions", "seq_relationship": "cls.seq_relationship"}
+_TASK_HEADS = ("classifier", "qa_outputs")
+
+
+def _task_head_name(parts):
+    """`(canonical name, transpose)` of a task-head tensor, or None for any other tensor."""
+    if parts[-1] in ("output_weights", "output_bias") and (
+            len(parts) == 1 or parts[-2:-1] == ["squad"]):
+        head = "classifier" if len(parts) == 1 else "qa_outputs"
+        return f"{head}.{'weight' if parts[-1] == 'output_weights' else 'bias'}", False
+    for part in parts:
+        if part in _BACKBONE_ROOTS or part in _HEAD_ROOTS:
+            return None
+        if part in _TASK_HEADS:
+            if parts[-1] == "kernel":
+                return f"{part}.weight", True
+            return f"{part}.{parts[-1]}", False
+    return None
 
 
 def canonical_name(name):
@@ -24,6 +46,9 @@ def canonical_name(name):
     parts = re.split(r"[/.]", name)
     if _IGNORED.search(".".join(parts)):
         return None
+    head = _task_head_name(parts)
+    if head is not None:
+        return head
     for i, part in enumerate(parts):
         if part in _BACKBONE_ROOTS:
             parts = parts[i:]

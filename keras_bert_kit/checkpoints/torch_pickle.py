@@ -12,6 +12,8 @@ import zipfile
 
 import numpy as np
 
+from keras_bert_kit.errors import UserError
+
 _STORAGE_DTYPES = {
     "DoubleStorage": np.float64,
     "FloatStorage": np.float32,
@@ -96,18 +98,22 @@ def load_torch_state_dict(path):
         path: a `pytorch_model.bin` written by torch ≥ 1.6 (zip format).
     """
     if not zipfile.is_zipfile(path):
-        raise ValueError(
+        with open(path, "rb") as f:
+            if f.read(2) == b"PK":
+                raise UserError(f"{path}: the zip archive is truncated or corrupt (no central "
+                                "directory); download or save it again")
+        raise UserError(
             f"{path}: not a torch zip checkpoint (the legacy pre-1.6 format is not supported; "
             "re-save it with torch ≥ 1.6 or convert it to safetensors)")
     with zipfile.ZipFile(path) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if len(pickles) != 1:
-            raise ValueError(f"{path}: expected one data.pkl in the archive, found {len(pickles)}")
+            raise UserError(f"{path}: expected one data.pkl in the archive, found {len(pickles)}")
         prefix = pickles[0][: -len("data.pkl")]
         with archive.open(pickles[0]) as f:
             state = _RestrictedUnpickler(f, archive, prefix, path).load()
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+        raise UserError(f"{path}: expected a state dict, found {type(state).__name__}")
     if "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}

@@ -58,6 +58,12 @@ def backbone_entries(backbone):
     return entries
 
 
+def task_head_entries(dense_layer, prefix):
+    """The mapping table of a task head: one `Dense` layer ↔ `{prefix}.weight` / `{prefix}.bias`
+    (`classifier`, `qa_outputs`; PyTorch `[out, in]` kernels)."""
+    return _dense_entries(dense_layer, prefix)
+
+
 def head_entries(mlm_head, nsp_head):
     """The mapping table for the pretraining heads (the MLM decoder is tied, so not listed)."""
     entries = [
@@ -102,16 +108,17 @@ def assign_weights(entries, checkpoint, optional_prefixes=()):
             if all(n.startswith(optional_prefixes) for n in missing) and optional_prefixes:
                 logger.warning("%s: no %s; keeping it initialised", checkpoint.source, missing[0])
                 continue
-            raise KeyError(f"{checkpoint.source}: missing tensor {missing[0]!r}")
+            raise UserError(f"{checkpoint.source}: missing tensor {missing[0]!r} (the file is "
+                            "incomplete, or not a checkpoint of this architecture)")
         value = _to_ours([tensors[n] for n in names], kind)
         if tuple(value.shape) != tuple(variable.shape):
             if names[0] == "embeddings.word_embeddings.weight":
-                raise ValueError(
+                raise UserError(
                     f"{checkpoint.source}: vocabulary size disagrees with the config: tensor "
                     f"{names[0]!r} has {value.shape[0]} rows, config says "
                     f"vocab_size={variable.shape[0]}")
             shapes = [tuple(tensors[n].shape) for n in names]
-            raise ValueError(
+            raise UserError(
                 f"{checkpoint.source}: shape mismatch for tensor {names[0]!r}: checkpoint "
                 f"{shapes[0] if len(shapes) == 1 else shapes}, model expects "
                 f"{tuple(variable.shape)} (as {variable.path})")

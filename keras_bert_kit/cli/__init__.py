@@ -4,8 +4,8 @@ Each command parses flags and calls the package; the training commands' flags ar
 from the training dataclasses (`cli/arguments.py`, `training/config.py`). One error style:
 a mistake the user can fix (`UserError`, a missing file, a bad flag value) prints one line,
 `kbk <command>: error: <message>`, and exits with status 2; `--debug` shows the traceback.
-TensorFlow is imported only when a command runs (never for `--help`), with its start-up log
-lines silenced.
+TensorFlow is imported only when a command runs (never for `--help`), with its log lines
+silenced unless `--verbose` (`kbk --verbose <command>`, or after the command) or `--debug`.
 
 Example:
 >>> args = build_parser().parse_args(["finetune", "classify", "--train", "t.tsv",
@@ -14,13 +14,8 @@ Example:
 ('classify', 1)
 """
 
-import os
-
-# Before TensorFlow is imported anywhere: only its errors reach the terminal.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from keras_bert_kit.cli import checkpoints, data, demo, serve, train  # noqa: E402
-from keras_bert_kit.cli.common import (CommandParser, fail, quiet_tensorflow,  # noqa: E402
+from keras_bert_kit.cli import checkpoints, data, demo, serve, train
+from keras_bert_kit.cli.common import (VERBOSE_HELP, CommandParser, fail, quiet_tensorflow,
                                        user_error_message)
 
 
@@ -29,7 +24,9 @@ def build_parser():
     parser = CommandParser(prog="kbk", description="keras-bert-kit's command line: train, export "
                                                    "and serve BERT models (kbk COMMAND --help).")
     parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an error, and TensorFlow's start-up logs")
+                        help="show the traceback of an error, and TensorFlow's logs")
+    parser.add_argument("--verbose", dest="tensorflow_logs", action="store_true",
+                        help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (demo, data, train, serve, checkpoints):
         module.register(subparsers)
@@ -48,7 +45,7 @@ def main(argv=None):
     try:
         if getattr(args, "prepare", None):
             args.prepare(args)  # settings checks that need no TensorFlow: fail fast
-        if not args.debug:
+        if not (args.debug or args.tensorflow_logs):
             quiet_tensorflow()
         args.func(args)
     except Exception as error:

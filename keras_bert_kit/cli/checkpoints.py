@@ -1,19 +1,56 @@
 """`kbk convert` and `kbk embed`: checkpoint conversion and sentence embeddings."""
 
 from keras_bert_kit.cli.common import add_command, minilm_path
+from keras_bert_kit.errors import UserError
+
+
+def load_model_to_export(path, task=None):
+    """The task model `kbk export --model` names: a `.keras` file, or a checkpoint folder whose
+    task comes from `config.json` `architectures` (or `task`), with a preprocessor from its
+    `vocab.txt` / `tokenizer_config.json` and labels from `id2label`."""
+    import os
+
+    from keras_bert_kit.training.saving import load_model
+
+    if not os.path.isdir(path):
+        if task is not None:
+            raise UserError(f"--task applies to checkpoint folders, not to {path}")
+        return load_model(path)
+    from keras_bert_kit.models.pretrained_task import load_task_model
+
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise UserError(f"{path} is already an exported SavedModel; give a .keras model or a "
+                        "checkpoint folder")
+    if not os.path.exists(os.path.join(path, "vocab.txt")):
+        raise UserError(f"{path}: no vocab.txt in this folder; an export takes raw text, so it "
+                        "needs the checkpoint's vocabulary beside the weights")
+    return load_task_model(path, task=task)
 
 
 def run_convert(args):
-    """Any BERT checkpoint → a Hugging Face safetensors folder (with heads when it has them)."""
+    """Any BERT checkpoint → a Hugging Face safetensors folder: the task model with its head
+    when it has one (else the encoder, or the pretrainer with MLM/NSP heads), and the
+    tokenizer files when the input has a `vocab.txt`."""
+    import os
+
     from keras_bert_kit.checkpoints import load_checkpoint
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.models.bert_pretrainer import BertPretrainer
+    from keras_bert_kit.models.pretrained_task import checkpoint_task, load_task_model
+    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 
-    if load_checkpoint(args.input).has_pretraining_heads():
-        BertPretrainer.from_pretrained(args.input).save_pretrained(args.output)
+    folder = args.input if os.path.isdir(args.input) else os.path.dirname(args.input) or "."
+    has_vocab = os.path.exists(os.path.join(folder, "vocab.txt"))
+    tokenizer = BertTokenizer.from_pretrained(folder) if has_vocab else None
+    if checkpoint_task(args.input) is not None:
+        load_task_model(args.input).save_pretrained(args.output)
+    elif load_checkpoint(args.input).has_pretraining_heads():
+        BertPretrainer.from_pretrained(args.input).save_pretrained(args.output, tokenizer)
     else:
-        BertBackbone.from_pretrained(args.input).save_pretrained(args.output)
-    print(f"wrote {args.output}/config.json and model.safetensors")
+        BertBackbone.from_pretrained(args.input).save_pretrained(args.output, tokenizer)
+    written = "config.json, model.safetensors" + (", vocab.txt, tokenizer_config.json"
+                                                  if has_vocab else "")
+    print(f"wrote {args.output}/: {written}")
 
 
 def run_embed(args):

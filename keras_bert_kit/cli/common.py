@@ -1,8 +1,13 @@
-"""What every `kbk` command shares: one-line errors, `--debug`, a quiet TensorFlow start-up.
+"""What every `kbk` command shares: one-line errors, `--debug`, `--verbose`, a quiet TensorFlow.
 
 The error style: a mistake the user can fix (`UserError`, a missing file, a bad flag value)
 prints one line, `kbk <command>: error: <message>`, to standard error and exits with status 2;
-`--debug` shows the traceback instead. Anything else is a bug and keeps its traceback.
+data errors read `kbk <command>: error: <file>:<line>: <what> (<what to do>)`. `--debug` shows
+the traceback instead. Anything else is a bug and keeps its traceback.
+
+TensorFlow's native log lines (absl, oneDNN, CUDA probing, runtime warnings) are silenced by
+default; `--verbose` (or `--debug`) brings them back. Flags are checked before any work: by
+their argparse types, and by a command's `prepare` step that runs before TensorFlow loads.
 """
 
 import argparse
@@ -11,10 +16,9 @@ import sys
 
 from keras_bert_kit.errors import UserError
 
-# User errors of modules that predate `UserError` (looked up only when already imported, so the
-# check imports nothing): (module, class path).
-_OTHER_USER_ERRORS = (("keras_bert_kit.data.text_classification_data", "ClassificationDataError"),
-                      ("tensorflow", "errors.DataLossError"))
+# User errors raised by other libraries (looked up only when already imported, so the check
+# imports nothing): (module, class path).
+_OTHER_USER_ERRORS = (("tensorflow", "errors.DataLossError"),)
 
 
 class CommandExit(SystemExit):
@@ -56,12 +60,22 @@ class CommandParser(argparse.ArgumentParser):
         fail(self.prog, message)
 
 
+VERBOSE_HELP = "show TensorFlow's log lines (start-up, devices, runtime warnings)"
+
+
 def add_command(subparsers, name, func, **kwargs):
-    """A subcommand parser that runs `func(args)`, knows its own name and takes `--debug`."""
-    parser = subparsers.add_parser(name, **kwargs)
+    """A subcommand parser that runs `func(args)`, knows its own name and takes `--debug` and
+    `--verbose`.
+
+    A command that defines its own `--verbose` (the training commands: Keras' progress output)
+    keeps it; there `kbk --verbose <command>` shows TensorFlow's logs.
+    """
+    parser = subparsers.add_parser(name, conflict_handler="resolve", **kwargs)
     parser.set_defaults(func=func, command_prog=parser.prog)
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the traceback of an error, and TensorFlow's start-up logs")
+                        help="show the traceback of an error, and TensorFlow's logs")
+    parser.add_argument("--verbose", dest="tensorflow_logs", action="store_true",
+                        default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
@@ -89,14 +103,16 @@ def user_error_message(error):
 
 
 def quiet_tensorflow():
-    """Imports TensorFlow with its start-up log lines (absl, oneDNN, CUDA probing) silenced.
+    """Imports TensorFlow with its log lines (absl, oneDNN, CUDA probing) silenced.
 
-    Those lines are written by native code while the libraries load, before any log level
-    applies, so standard error is pointed at /dev/null for the import and the device probe.
+    The start-up lines are written by native code while the libraries load, before any log
+    level applies, so standard error is pointed at /dev/null for the import and the device
+    probe; later native lines (oneDNN's "supports DT_INT64 only ..." errors) stay off through
+    `TF_CPP_MIN_LOG_LEVEL=3`. Errors reach the user as exceptions, not log lines.
     """
     if "tensorflow" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:

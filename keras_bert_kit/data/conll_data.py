@@ -1,8 +1,11 @@
 """Token-classification (NER) data: CoNLL files and tf.data of labelled word-piece windows.
 
 - `read_conll`: CoNLL-style files (`.gz` too): one token per line with its tag in a column,
-  blank lines between sentences, `-DOCSTART-` lines skipped, BIO or BIOES tags. Every problem
-  is raised as one `ConllDataError` whose message starts with `path:line:`.
+  blank lines between sentences, `-DOCSTART-` lines skipped, BIO or BIOES tags. The column
+  layout is read from the first token line (the tag is the last column) and holds for the
+  whole file: a line with fewer or more columns is an error, never a silent shift (a missing
+  NER column would make the chunk column the tag). Every problem is raised as one
+  `ConllDataError` whose message starts with `path:line:` and says what to do.
 - `make_tagging_dataset`: windows → batched `(x, labels, sample_weight)`, grouped by length.
 
 Word → word-piece alignment (`split_words`, `align_words`, `TaggingWindows`, `IGNORE_LABEL`)
@@ -19,6 +22,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from keras_bert_kit.data.text_classification_data import first_undecodable_line
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.text.tagging_preprocessor import (  # noqa: F401  (re-exported)
     IGNORE_LABEL, WORD_SPLITS, TaggingWindows, align_words, default_bucket_boundaries,
@@ -91,10 +95,31 @@ def _check_tag(tag, scheme, where):
         return
     prefix, dash, entity_type = tag.partition("-")
     if not dash or not entity_type or prefix not in _PREFIXES["BIOES"]:
-        raise ConllDataError(f"{where}: tag {tag!r} is neither 'O' nor B-/I-/E-/S-<TYPE>")
+        raise ConllDataError(f"{where}: tag {tag!r} is neither 'O' nor B-/I-/E-/S-<TYPE> "
+                             "(fix the tag; is the tag the last column?)")
     if scheme == "BIO" and prefix not in _PREFIXES["BIO"]:
         raise ConllDataError(f"{where}: tag {tag!r} is not a BIO tag (scheme='BIO'); "
                              "pass scheme='BIOES' or 'auto'")
+
+
+def _word_and_tag(columns, layout, word_column, tag_column, where):
+    """The word and tag of one token line, after checking it has the file's column layout."""
+    width, first = layout
+    if len(columns) < 2:
+        raise ConllDataError(f"{where}: no tag column in {' '.join(columns)!r} (write "
+                             "'word ... tag', the tag in the last column)")
+    if len(columns) != width:
+        fewer = "fewer" if len(columns) < width else "more"
+        shifted = f", so its tag would be {columns[tag_column]!r}" if fewer == "fewer" else ""
+        raise ConllDataError(
+            f"{where}: {len(columns)} columns, {fewer} than the {width} of line {first} "
+            f"(the tag is the last column{shifted}; give every token line the same columns)")
+    try:
+        return columns[word_column], columns[tag_column]
+    except IndexError:
+        raise ConllDataError(f"{where}: {len(columns)} column(s); need a word in column "
+                             f"{word_column} and a tag in column {tag_column} (check "
+                             "word_column= / tag_column=)") from None
 
 
 def read_conll(path, *, word_column=0, tag_column=-1, scheme="auto", delimiter=None,
@@ -102,8 +127,9 @@ def read_conll(path, *, word_column=0, tag_column=-1, scheme="auto", delimiter=N
     """Reads a CoNLL-style file: a token and its tag per line, blank lines between sentences.
 
     Lines starting with `-DOCSTART-` are skipped (and end a sentence). Columns are separated by
-    `delimiter`, or by runs of spaces and tabs; other columns (POS, chunk tags) are ignored. A
-    `.gz` file is read through gzip.
+    `delimiter`, or by runs of spaces and tabs; other columns (POS, chunk tags) are ignored. The
+    first token line fixes the number of columns for the file; a line with another number is a
+    `ConllDataError` naming its line. A `.gz` file is read through gzip.
 
     Args:
         path: the file (`.conll`, `.txt`, `.tsv`, ... or any of those `.gz`).
@@ -128,12 +154,13 @@ def read_conll(path, *, word_column=0, tag_column=-1, scheme="auto", delimiter=N
         raise ValueError(f"scheme={scheme!r}: expected 'BIO', 'BIOES' or 'auto'")
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"CoNLL file not found: {path!r}")
+        raise FileNotFoundError(2, "No such file", path)
     split = re.compile("[ \t]+") if delimiter is None else re.compile(re.escape(delimiter))
     words, tags, lines = [], [], []
     sentence_words, sentence_tags = [], []
     seen_bioes = False
     line_number = 0
+    layout = None  # (number of columns, the first token line with them)
     try:
         with _open_text(path, encoding) as f:
             for line_number, line in enumerate(f, 1):
@@ -145,14 +172,9 @@ def read_conll(path, *, word_column=0, tag_column=-1, scheme="auto", delimiter=N
                         sentence_words, sentence_tags = [], []
                     continue
                 columns = split.split(line.strip(" \t") if delimiter is None else line)
-                try:
-                    word, tag = columns[word_column], columns[tag_column]
-                except IndexError:
-                    raise ConllDataError(
-                        f"{path}:{line_number}: {len(columns)} column(s) in {line!r}; need a word "
-                        f"in column {word_column} and a tag in column {tag_column}") from None
-                if len(columns) < 2:
-                    raise ConllDataError(f"{path}:{line_number}: no tag column in {line!r}")
+                layout = layout or (len(columns), line_number)
+                word, tag = _word_and_tag(columns, layout, word_column, tag_column,
+                                          f"{path}:{line_number}")
                 _check_tag(tag, "BIOES" if scheme == "auto" else scheme, f"{path}:{line_number}")
                 seen_bioes |= tag[:2] in ("E-", "S-")
                 if not sentence_words:
@@ -160,15 +182,18 @@ def read_conll(path, *, word_column=0, tag_column=-1, scheme="auto", delimiter=N
                 sentence_words.append(word)
                 sentence_tags.append(tag)
     except UnicodeDecodeError as e:
-        raise ConllDataError(f"{path}: not {encoding} text after line {line_number} ({e}); "
-                             "pass encoding=") from None
+        opener = gzip.open if path.endswith(".gz") else open
+        raise ConllDataError(f"{path}:{first_undecodable_line(path, encoding, opener)}: not "
+                             f"{encoding} text ({e.reason}) (re-save the file as UTF-8, or pass "
+                             "encoding=)") from None
     except (OSError, EOFError) as e:
         raise ConllDataError(f"{path}: cannot read ({e})") from None
     if sentence_words:
         words.append(sentence_words)
         tags.append(sentence_tags)
     if not words:
-        raise ConllDataError(f"{path}: no sentences (only blank or -DOCSTART- lines)")
+        raise ConllDataError(f"{path}: no sentences, only blank or -DOCSTART- lines (give a "
+                             "file with one 'word ... tag' line per token)")
     if scheme == "auto":
         scheme = "BIOES" if seen_bioes else "BIO"
     return TaggedSentences(words, tags, path, scheme, lines)

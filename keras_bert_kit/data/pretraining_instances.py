@@ -532,18 +532,18 @@ class InstanceMaker:
         """
         seed = f"{self.config.seed}/".encode() + piece.key + dupe.to_bytes(4, "little")
         rng, shuffle = random.Random(seed), random.Random(b"shuffle/" + seed)
-        made = Instances([], [], [], [], np.zeros(len(COUNT_NAMES), np.int64))
+        keys, records, masked, non_special = [], [], [], []
+        counts = [0] * len(COUNT_NAMES)
         for a, b, is_random_next in self._pairs(piece, rng):
             ids, positions, masked_ids, decisions = self._mask(a, b, rng)
-            made.keys.append(shuffle.getrandbits(64))
-            made.records.append(
-                self.encoder.encode(ids, len(a), positions, masked_ids, is_random_next)
-            )
-            made.masked.append(len(positions))
-            made.non_special.append(len(ids) - 3)
-            made.counts[:] += (1, len(ids), len(ids) - 3, len(positions), decisions.count(0),
-                               decisions.count(1), decisions.count(2), is_random_next)
-        return made
+            keys.append(shuffle.getrandbits(64))
+            records.append(self.encoder.encode(ids, len(a), positions, masked_ids, is_random_next))
+            masked.append(len(positions))
+            non_special.append(len(ids) - 3)
+            for i, value in enumerate((1, len(ids), len(ids) - 3, len(positions), *decisions,
+                                       is_random_next)):
+                counts[i] += value
+        return Instances(keys, records, masked, non_special, np.array(counts, np.int64))
 
     def _pairs(self, piece, rng):
         """Yields `(tokens_a, tokens_b, is_random_next)` of a piece, as Google does for a document."""
@@ -590,11 +590,10 @@ class InstanceMaker:
 
     def _mask(self, tokens_a, tokens_b, rng):
         """Masks `[CLS] a [SEP] b [SEP]`: returns the masked ids, the sorted masked positions,
-        their original ids, and per position the decision (0 [MASK], 1 kept, 2 random)."""
+        their original ids (lists), and how many positions became [MASK], were kept, or became
+        a random id."""
         config = self.config
-        ids = np.concatenate(
-            [[config.cls_id], tokens_a, [config.sep_id], tokens_b, [config.sep_id]]
-        ).astype(np.int64)
+        ids = [config.cls_id, *tokens_a.tolist(), config.sep_id, *tokens_b.tolist(), config.sep_id]
         num_to_predict = min(config.max_predictions_per_seq,
                              max(1, int(round(len(ids) * config.masked_lm_prob))))
         segments = (range(1, len(tokens_a) + 1), range(len(tokens_a) + 2, len(ids) - 1))
@@ -603,18 +602,19 @@ class InstanceMaker:
         else:
             candidates = [*segments[0], *segments[1]]
             chosen = rng.sample(candidates, min(num_to_predict, len(candidates)))
-        decisions = []
-        original = ids.copy()
+        positions = sorted(chosen)
+        masked_ids = [ids[p] for p in positions]
+        decisions = [0, 0, 0]
         for position in chosen:
             if rng.random() < 0.8:
-                ids[position], decision = config.mask_id, 0
+                ids[position] = config.mask_id
+                decisions[0] += 1
             elif rng.random() < 0.5:
-                decision = 1
+                decisions[1] += 1
             else:
-                ids[position], decision = rng.randint(0, config.vocabulary_size - 1), 2
-            decisions.append(decision)
-        positions = np.sort(np.array(chosen, np.int64))
-        return ids, positions, original[positions], decisions
+                ids[position] = rng.randint(0, config.vocabulary_size - 1)
+                decisions[2] += 1
+        return ids, positions, masked_ids, decisions
 
     def _choose_whole_words(self, ids, segments, num_to_predict, rng):
         """Positions of random whole words (none crosses `[SEP]`), at most `num_to_predict`."""
@@ -732,37 +732,50 @@ class _ExampleEncoder:
 
     The bytes equal `tf.train.Example(...).SerializeToString(deterministic=True)`: features in key
     order, each `Features.feature` map entry `{1: key, 2: Feature}`, a `Feature` holding an
-    `Int64List` (field 3) or `FloatList` (field 2) whose values are packed (field 1).
+    `Int64List` (field 3) or `FloatList` (field 2) whose values are packed (field 1). The framing
+    of an entry depends only on its key and the length of its packed values, so it is cached.
     """
+
+    _FLOAT_KEYS = ("masked_lm_weights",)
 
     def __init__(self, config):
         self.config = config
         largest = max(config.vocabulary_size, config.max_seq_length)
         self._varints = [_varint(i) for i in range(largest)]
+        self._headers = {}
+        predictions = config.max_predictions_per_seq
+        self._weights = [np.array([1.0] * n + [0.0] * (predictions - n), "<f4").tobytes()
+                         for n in range(predictions + 1)]
+
+    def _entry(self, key, packed):
+        """The map entry of one feature: its cached framing, then the packed values."""
+        header = self._headers.get((key, len(packed)))
+        if header is None:
+            kind = b"\x12" if key in self._FLOAT_KEYS else b"\x1a"  # float_list / int64_list
+            framing = _field(b"\x0a", _field(b"\x0a", key.encode()) + _field(
+                b"\x12", _field(kind, _field(b"\x0a", packed))))
+            header = self._headers[(key, len(packed))] = framing[:len(framing) - len(packed)]
+        return header + packed
 
     def encode(self, ids, len_a, positions, masked_ids, is_random_next):
-        """Bytes of one Example from the unpadded ids, the length of segment A and the masks."""
-        config, varints = self.config, self._varints
+        """Bytes of one Example from the unpadded ids, the length of segment A and the masks
+        (lists of ints)."""
+        config, varint = self.config, self._varints.__getitem__
         length, pad = len(ids), config.max_seq_length - len(ids)
         unused = config.max_predictions_per_seq - len(positions)
-        weights = np.array([1.0] * len(positions) + [0.0] * unused, "<f4")
-        features = {  # packed values (a varint of 0 or 1 is that byte), in key order
-            "input_ids": b"".join(varints[i] for i in ids.tolist()) + b"\x00" * pad,
-            "input_mask": b"\x01" * length + b"\x00" * pad,
-            "masked_lm_ids": b"".join(varints[i] for i in masked_ids.tolist()) + b"\x00" * unused,
-            "masked_lm_positions": b"".join(varints[i] for i in positions.tolist())
-            + b"\x00" * unused,
-            "masked_lm_weights": weights.tobytes(),
-            "next_sentence_labels": b"\x01" if is_random_next else b"\x00",
-            "segment_ids": b"\x00" * (len_a + 2) + b"\x01" * (length - len_a - 2) + b"\x00" * pad,
-        }
-        entries = []
-        for key, packed in features.items():
-            kind = b"\x12" if key == "masked_lm_weights" else b"\x1a"  # float_list / int64_list
-            feature = _field(kind, _field(b"\x0a", packed))
-            entry = _field(b"\x0a", key.encode()) + _field(b"\x12", feature)
-            entries.append(_field(b"\x0a", entry))
-        return _field(b"\x0a", b"".join(entries))
+        entry = self._entry
+        body = b"".join((  # packed values (a varint of 0 or 1 is that byte), in key order
+            entry("input_ids", b"".join(map(varint, ids)) + b"\x00" * pad),
+            entry("input_mask", b"\x01" * length + b"\x00" * pad),
+            entry("masked_lm_ids", b"".join(map(varint, masked_ids)) + b"\x00" * unused),
+            entry("masked_lm_positions",
+                  b"".join(map(varint, positions)) + b"\x00" * unused),
+            entry("masked_lm_weights", self._weights[len(positions)]),
+            entry("next_sentence_labels", b"\x01" if is_random_next else b"\x00"),
+            entry("segment_ids",
+                  b"\x00" * (len_a + 2) + b"\x01" * (length - len_a - 2) + b"\x00" * pad),
+        ))
+        return _field(b"\x0a", body)
 
 
 def _varint(value):

@@ -4,8 +4,11 @@ Readers turn TSV / CSV / JSONL files (GLUE layouts included) into `Classificatio
 `make_classification_dataset` turns those into a batched, shuffled `tf.data.Dataset`, optionally
 tokenized and packed by a preprocessor and grouped into a small fixed set of padded lengths.
 
-Every problem found in a file is raised as one `ClassificationDataError` whose message starts
-with `path:line:`.
+Every problem found in a file is raised as one `ClassificationDataError` (a `UserError`) whose
+message starts with `path:line:` and says what to do. Label columns are checked, not trusted: a
+training file with one class only, two spellings of one number (`1` and `1.0`), or a word among
+numeric labels (`positive` among `0`/`1`) is an error naming both spellings and their lines,
+rather than a model trained on the wrong classes.
 """
 
 import csv
@@ -17,13 +20,15 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_bert_kit.errors import UserError
+
 TASKS = ("classification", "multilabel", "regression")
 _DELIMITERS = {".tsv": "\t", ".csv": ","}
 _JSON_SUFFIXES = (".jsonl", ".ndjson")
 _LENGTH_BATCH_SIZE = 512
 
 
-class ClassificationDataError(ValueError):
+class ClassificationDataError(UserError):
     """A problem in a classification data file; the message names the file and line."""
 
 
@@ -134,7 +139,10 @@ def read_classification_file(path, text_column, label_column=None, pair_column=N
             rows = _read_delimited(path, text_column, label_column, pair_column, delimiter,
                                    has_header, encoding)
     except UnicodeDecodeError as e:
-        raise ClassificationDataError(f"{path}: not {encoding} text ({e}); pass encoding=") from None
+        raise ClassificationDataError(
+            f"{path}:{first_undecodable_line(path, encoding)}: not {encoding} text (byte "
+            f"{e.object[e.start:e.end]!r}: {e.reason}) (re-save the file as UTF-8, or pass "
+            "encoding=)") from None
     texts = [row[1] for row in rows]
     pairs = [row[2] for row in rows] if pair_column is not None else None
     if label_column is None:
@@ -177,9 +185,9 @@ def _read_delimited(path, text_column, label_column, pair_column, delimiter, has
                     f"{len(fields)} (a stray delimiter or a line break inside a field?)")
             rows.append((start, *(None if c is None else fields[c] for c in columns)))
     if width is None:
-        raise ClassificationDataError(f"{path}:1: the file is empty")
+        raise ClassificationDataError(f"{path}:1: the file is empty (give a file with examples)")
     if not rows:
-        raise ClassificationDataError(f"{path}:{line - 1}: no examples after the header")
+        raise ClassificationDataError(f"{path}:{line - 1}: no examples after the header (add examples, or pass has_header=False)")
     return rows
 
 
@@ -231,10 +239,29 @@ def _read_jsonl(path, text_column, label_column, pair_column, encoding):
     return rows
 
 
+def first_undecodable_line(path, encoding, opener=open):
+    """1-based number of the first line of `path` that is not `encoding` text (None: none is).
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "latin1.tsv"
+    >>> _ = p.write_bytes(b"text\\tlabel\\ncaf\\xe9\\t1\\n")
+    >>> first_undecodable_line(p, "utf-8")
+    2
+    """
+    with opener(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
 def _label_strings(path, line, raw, task, separator):
     """The label(s) of one example as stripped strings; a list for multi-label tasks."""
     if raw is None or (isinstance(raw, str) and not raw.strip()) or raw == []:
-        raise ClassificationDataError(f"{path}:{line}: missing or empty label")
+        raise ClassificationDataError(f"{path}:{line}: missing or empty label (give every example a label, or leave label_column out for an unlabeled file)")
     if isinstance(raw, list):
         if task != "multilabel":
             raise ClassificationDataError(
@@ -251,6 +278,59 @@ def _label_strings(path, line, raw, task, separator):
     return label
 
 
+def _number(label):
+    """The finite number a label string spells (`"1.0"` → 1.0), or None for a word."""
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def check_label_spellings(path, labels, one_class_ok=False):
+    """Raises `ClassificationDataError` where a training file's labels cannot all be meant.
+
+    Checks, over `(line, label string)` pairs: two spellings of one number (`1` and `1.0`
+    would be two classes), numbers mixed with words (a stray `positive` among `0`/`1`), and —
+    unless `one_class_ok` — a single class (nothing to learn; accuracy 1.0 says nothing).
+
+    Example:
+    >>> check_label_spellings("train.tsv", [(2, "0"), (3, "1"), (4, "1.0")])
+    Traceback (most recent call last):
+    ...
+    keras_bert_kit.data.text_classification_data.ClassificationDataError: train.tsv:4: label '1.0' and label '1' (line 3) are the same number, so they would be two classes (write each class one way)
+    """
+    first = {}
+    for line, label in labels:
+        first.setdefault(label, line)
+    numbers = {label: _number(label) for label in first}
+    spelled = {}
+    for label, value in numbers.items():
+        if value is None:
+            continue
+        other = spelled.setdefault(value, label)
+        if other != label:
+            later, earlier = sorted((label, other), key=first.get, reverse=True)
+            raise ClassificationDataError(
+                f"{path}:{first[later]}: label {later!r} and label {earlier!r} (line "
+                f"{first[earlier]}) are the same number, so they would be two classes (write "
+                "each class one way)")
+    words = [label for label, value in numbers.items() if value is None]
+    if words and len(words) < len(first):
+        digits = [label for label in first if numbers[label] is not None]
+        stray, usual = (words, digits) if len(words) <= len(digits) else (digits, words)
+        raise ClassificationDataError(
+            f"{path}:{first[stray[0]]}: label {stray[0]!r} among labels like {usual[0]!r} (line "
+            f"{first[usual[0]]}): the label column mixes numbers and words (fix the stray "
+            "label, or check the label column)")
+    if len(first) == 1 and not one_class_ok:
+        (label,) = first
+        raise ClassificationDataError(
+            f"{path}:{first[label]}: every example is labelled {label!r}; a classifier needs at "
+            "least two classes (check the label column; for a dev or test file pass the "
+            "training file's label_vocabulary=)")
+
+
 def _convert_labels(path, raw_labels, task, label_vocabulary, separator):
     """Label array and vocabulary from `(line, raw_label)` pairs."""
     strings = [(line, _label_strings(path, line, raw, task, separator)) for line, raw in raw_labels]
@@ -261,21 +341,29 @@ def _convert_labels(path, raw_labels, task, label_vocabulary, separator):
                 value = float(label)
             except ValueError:
                 raise ClassificationDataError(
-                    f"{path}:{line}: regression label {label!r} is not a number") from None
+                    f"{path}:{line}: regression label {label!r} is not a number (fix the label, or use a classification task)") from None
             if not math.isfinite(value):
                 raise ClassificationDataError(f"{path}:{line}: regression label {label!r} is not finite")
             values.append(value)
         return np.asarray(values, np.float32), None
     if label_vocabulary is None:
-        flat = (s for _, label in strings for s in ([label] if task == "classification" else label))
-        label_vocabulary = build_label_vocabulary(flat)
+        flat = [(line, s) for line, label in strings
+                for s in ([label] if task == "classification" else label)]
+        check_label_spellings(path, flat, one_class_ok=task != "classification")
+        label_vocabulary = build_label_vocabulary(label for _, label in flat)
     label_vocabulary = [str(label) for label in label_vocabulary]
     ids = {label: i for i, label in enumerate(label_vocabulary)}
+    by_value = {_number(label): label for label in label_vocabulary if _number(label) is not None}
 
     def lookup(line, label):
         if label not in ids:
+            known = by_value.get(_number(label))
+            hint = (f"the training file writes this class {known!r}: write it the same way"
+                    if known is not None else "fix the label, or add examples of it to the "
+                    "training file")
             raise ClassificationDataError(
-                f"{path}:{line}: label {label!r} is not in the label vocabulary {label_vocabulary}")
+                f"{path}:{line}: label {label!r} is not in the label vocabulary "
+                f"{label_vocabulary} ({hint})")
         return ids[label]
 
     if task == "classification":

@@ -4,6 +4,9 @@ What `kbk predict` runs: `serving_default` of the export on raw texts (and pairs
 JSON-able row per text — the decoder named in `assets.extra/keras_bert_kit.json` (entities of
 a tagger, the answer of a QA model, classes of a classifier; see `text.decoding.DECODERS`), or
 every raw output. Exports written before that file existed are recognised by their output names.
+
+Texts may be `str` or `bytes`: bytes go to the graph as they are, so invalid UTF-8 is read as
+U+FFFD there, as TF Serving would read it; the rows show such text decoded the same way.
 """
 
 import os
@@ -12,6 +15,7 @@ import numpy as np
 
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.export.serving_module import read_declaration
+from keras_bert_kit.models.bert_task import text_array
 from keras_bert_kit.text.decoding import DECODERS, plain
 
 _TAGGER_OUTPUTS = {"word_start", "token_start", "token_end", "label"}
@@ -25,6 +29,13 @@ def _detect_decoder(output_names, takes_pairs):
     if _QA_OUTPUTS <= set(output_names) and takes_pairs:
         return "answer"
     return "classes"
+
+
+def _texts(values, what):
+    array = text_array(list(values))
+    if array is None:
+        raise UserError(f"{what} must be strings (str or bytes), got {list(values)[:3]!r}...")
+    return array
 
 
 class ExportedModel:
@@ -98,9 +109,9 @@ class ExportedModel:
         if pairs is not None and len(pairs) != len(texts):
             raise UserError(f"{self.model_dir}: {len(texts)} texts but {len(pairs)} pairs; give "
                             "one pair per text")
-        inputs = {self.input_names[0]: tf.constant(list(texts), tf.string)}
+        inputs = {self.input_names[0]: tf.constant(_texts(texts, "texts"), tf.string)}
         if pairs is not None:
-            inputs[self.input_names[1]] = tf.constant(list(pairs), tf.string)
+            inputs[self.input_names[1]] = tf.constant(_texts(pairs, "pairs"), tf.string)
         return inputs
 
     def outputs(self, texts, pairs=None):
@@ -112,7 +123,7 @@ class ExportedModel:
         """One JSON-able dict per text.
 
         Args:
-            texts: the first inputs (str).
+            texts: the first inputs (str, or bytes: invalid UTF-8 is read as U+FFFD).
             pairs: the second inputs of pair exports, one per text.
             raw: every output of `serving_default` (per-token lists for taggers) instead of
                 the decoded row.
@@ -124,6 +135,8 @@ class ExportedModel:
             `{"text", "probabilities", "label_id", "label"}`. Raw (and for a decoder this
             package does not know): the inputs by name and every output.
         """
+        if not len(texts):
+            return []
         outputs = self.outputs(texts, pairs)
         decode = None if raw else DECODERS.get(self.decoder)
         rows = []

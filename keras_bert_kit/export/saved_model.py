@@ -1,15 +1,21 @@
-"""`export_saved_model`: one call from a task model to a text-in SavedModel that TF Serving loads."""
+"""`export_saved_model`: one call from a task model to a text-in SavedModel that TF Serving loads.
+
+Nothing half-written, nothing lost (`export/versions.py`): the export is written to a hidden
+staging folder beside the version folder, checked and synced there, then moved into place; an
+existing version is replaced only with `overwrite=True`, and only once the new one passed its
+checks; leftovers of a killed export are removed by the next one; modes follow the umask."""
 
 import dataclasses
 import os
 import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from keras_bert_kit.export import serving_checks
 from keras_bert_kit.export.serving_module import DECLARATION_FILE, ServingModule
+from keras_bert_kit.export.versions import (check_export_target, make_staging_folder,
+                                            move_into_place, sync_tree)
 from keras_bert_kit.export.warmup import write_warmup_requests
 
 DEFAULT_EXAMPLES = [
@@ -93,12 +99,13 @@ def example_inputs(signature, examples, example_pairs=None):
 
 
 def export_saved_model(model, path, *, check=True, warmup=True, examples=None, example_pairs=None,
-                       overwrite=True, atol=1e-5, pad_to_multiple_of=8):
+                       overwrite=False, atol=1e-5, pad_to_multiple_of=8):
     """Exports `model` with its preprocessor as a SavedModel taking raw strings.
 
     The folder is TF Serving's layout (`saved_models/<name>/<version>/`); it is written to a
-    temporary folder beside it and renamed into place only after everything (and, with `check`,
-    every serving check) succeeded, so a failed export leaves nothing behind. The served
+    hidden staging folder beside it and moved into place only after everything (and, with
+    `check`, every serving check) succeeded, so a failed or killed export leaves nothing behind
+    and an existing version is either kept or replaced whole (see the module docstring). The served
     functions are the model's declaration (`serving_signatures`); the export records them with
     the task's decoder in `assets.extra/keras_bert_kit.json`.
 
@@ -112,7 +119,8 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
         examples: texts for the checks and warm-up (default: a mixed set), or a dict
             `{input name: values}` for `serving_default` (see `example_inputs`).
         example_pairs: second texts for pair models (default: the examples reversed).
-        overwrite: replace an existing export at `path`.
+        overwrite: replace an existing export at `path` (once the new one passed its checks);
+            without it an existing, non-empty `path` is a `UserError`.
         atol: tolerance of the output comparison.
         pad_to_multiple_of: requests run at their longest text rounded up to a multiple of this,
             not the full sequence length, where the task allows (same outputs, less work; see
@@ -136,16 +144,14 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
     warm-up requests: .../saved_models/sentiment/1/assets.extra/tf_serving_warmup_requests
     """
     path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    check_export_target(path, overwrite)
     module = ServingModule(model, pad_to_multiple_of=pad_to_multiple_of)
     examples = examples if isinstance(examples, dict) else list(examples or DEFAULT_EXAMPLES)
     inputs = {name: example_inputs(signature, examples, example_pairs)
               for name, signature in module.signatures.items()}
 
     parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.staging-", dir=parent)
+    staging = make_staging_folder(path)
     try:
         module.write(staging)
         warmup_file = None
@@ -157,9 +163,8 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
         worst = None
         if check:
             worst = _check(module, staging, inputs, atol)
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(staging, path)
+        sync_tree(staging)
+        move_into_place(staging, path, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportReport(path=path, signatures=sorted(module.signatures), non_core_ops=non_core,

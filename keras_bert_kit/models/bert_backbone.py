@@ -194,16 +194,24 @@ class BertBackbone(keras.Model):
             **kwargs: passed to the constructor (e.g. `dtype="mixed_bfloat16"`, `dropout=0.0`).
         """
         from keras_bert_kit.checkpoints import load_checkpoint
+
+        return cls.from_checkpoint(load_checkpoint(path), **kwargs)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, **kwargs):
+        """A backbone with the weights of a `Checkpoint` (`checkpoints.load_checkpoint`)."""
         from keras_bert_kit.checkpoints.weight_mapping import assign_backbone_weights
 
-        checkpoint = load_checkpoint(path)
         backbone = cls.from_bert_config(checkpoint.config, **kwargs)
         assign_backbone_weights(backbone, checkpoint)
         return backbone
 
-    def save_pretrained(self, path):
-        """Writes a Hugging Face `BertModel` folder: `config.json` + `model.safetensors`."""
-        from keras_bert_kit.checkpoints.hf_checkpoint import save_hf_folder
+    def save_pretrained(self, path, tokenizer=None):
+        """Writes a Hugging Face `BertModel` folder: `config.json` + `model.safetensors`, and
+        `vocab.txt` + `tokenizer_config.json` when a `BertTokenizer` is given."""
+        from keras_bert_kit.checkpoints.hf_checkpoint import save_hf_folder, tokenizer_files
         from keras_bert_kit.checkpoints.weight_mapping import backbone_state_dict
 
-        save_hf_folder(path, self.bert_config, backbone_state_dict(self), architecture="BertModel")
+        files = tokenizer_files(tokenizer, self.max_sequence_length) if tokenizer else None
+        save_hf_folder(path, self.bert_config, backbone_state_dict(self), architecture="BertModel",
+                       files=files)

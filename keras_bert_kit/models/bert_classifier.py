@@ -5,10 +5,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_bert_kit.errors import UserError
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.layers.mean_pooling import MeanPooling
 from keras_bert_kit.models.bert_backbone import cls_only
-from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
+from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts, text_array
 from keras_bert_kit.text.bert_preprocessor import BertPreprocessor, trim_padding
 
 PROBLEM_TYPES = ("classification", "multilabel", "regression")
@@ -59,6 +60,7 @@ class BertClassifier(BertTask):
     preprocessor_cls = BertPreprocessor
     decoder = "classes"
     trims_served_padding = True
+    hf_architecture = "BertForSequenceClassification"
 
     def __init__(self, backbone, num_classes=2, preprocessor=None, problem_type="classification",
                  dropout=None, label_vocabulary=None, text_inputs=1, pooling="pooled",
@@ -145,12 +147,9 @@ class BertClassifier(BertTask):
         """`keras.Model.predict`; raw single texts go through `windowed_logits` when windowed."""
         texts = None
         if self.window_stride is not None:
-            if isinstance(x, str):
-                x = [x]
-            if isinstance(x, list | np.ndarray) and len(x) and isinstance(
-                    np.asarray(x).ravel()[0], str | bytes):
-                texts = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype=str))
-                texts = texts.batch(batch_size or 32)
+            array = None if isinstance(x, tf.data.Dataset) else text_array(x)
+            if array is not None and array.ndim == 1 and len(array):
+                texts = tf.data.Dataset.from_tensor_slices(array).batch(batch_size or 32)
             elif isinstance(x, tf.data.Dataset):
                 spec = x.element_spec
                 if isinstance(spec, tuple) and isinstance(spec[0], tf.TensorSpec):
@@ -232,23 +231,64 @@ class BertClassifier(BertTask):
     def from_config(cls, config):
         return cls(**cls._deserialize_common(config))
 
+    def hf_head_config(self):
+        """`BertForSequenceClassification` with `id2label` (`LABEL_i` without a label
+        vocabulary, as transformers) and `problem_type`."""
+        from keras_bert_kit.config import HeadConfig
+
+        if self.pooling != "pooled":
+            raise UserError(f"pooling={self.pooling!r} has no Hugging Face equivalent "
+                            "(BertForSequenceClassification reads the [CLS] pooler); save it "
+                            "with .save() as a .keras file instead")
+        labels = self.label_vocabulary or [f"LABEL_{i}" for i in range(self.num_classes)]
+        return HeadConfig(self.hf_architecture, labels, self.problem_type)
+
     @classmethod
-    def from_pretrained(cls, path, num_classes=2, sequence_length=128, preprocessor="auto",
-                        backbone_kwargs=None, **kwargs):
-        """A classifier on pretrained weights, with a preprocessor from the folder's vocabulary.
+    def from_pretrained(cls, path, num_classes=None, sequence_length=128, preprocessor="auto",
+                        backbone_kwargs=None, *, label_vocabulary=None, problem_type=None,
+                        head="auto", **kwargs):
+        """A classifier on pretrained weights, with its head and labels when the checkpoint has
+        them, and a preprocessor from the folder's vocabulary.
+
+        A `BertForSequenceClassification` checkpoint (safetensors, `pytorch_model.bin`,
+        `tf_model.h5`) or a Google `run_classifier.py` one (`output_weights`) gives its head:
+        `num_classes` from the head's tensor, `label_vocabulary` from `config.json` `id2label`
+        (in id order), `problem_type` from `problem_type` (one output and none stated:
+        regression, as transformers). An argument that disagrees with the checkpoint's head is
+        a `UserError`; any other checkpoint gets a new head, and a logged warning says so.
 
         Args:
             path: a Hugging Face / Google BERT folder or file, or our `.keras` backbone or
                 classifier file.
-            num_classes: output units.
+            num_classes: output units (default: the checkpoint head's, else 2).
             sequence_length: packer length for the automatic preprocessor.
             preprocessor: `"auto"` (built from `vocab.txt` beside the weights when present),
                 a `BertPreprocessor`, or None.
-            backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
+            backbone_kwargs: passed to `BertBackbone.from_checkpoint` (e.g. `dtype`).
+            label_vocabulary: class names (default: the checkpoint's `id2label`).
+            problem_type: `"classification"`, `"multilabel"` or `"regression"` (default: the
+                checkpoint's, else classification).
+            head: `"auto"` (load the checkpoint's head when it has one) or `"new"` (start a new
+                head whatever the checkpoint holds; said in a warning).
             **kwargs: passed to the constructor.
+
+        Example:
+        >>> clf = BertClassifier.from_pretrained("checkpoints/sst2-bert")  # doctest: +SKIP
+        >>> clf.num_classes, clf.label_vocabulary  # doctest: +SKIP
+        (2, ['negative', 'positive'])
         """
-        loaded, backbone, preprocessor = load_pretrained_parts(
+        from keras_bert_kit.models.pretrained_heads import plan_head
+
+        loaded, backbone, preprocessor, checkpoint = load_pretrained_parts(
             path, sequence_length, preprocessor, backbone_kwargs, cls.preprocessor_cls)
         if isinstance(loaded, cls):
             return loaded
-        return cls(backbone, num_classes=num_classes, preprocessor=preprocessor, **kwargs)
+        plan = plan_head(cls, checkpoint, source=path, head=head, units=num_classes,
+                         labels=label_vocabulary, problem_type=problem_type)
+        problem_type = plan.problem_type or ("regression" if plan.checkpoint is not None
+                                             and plan.units == 1 else "classification")
+        labels = None if problem_type == "regression" and label_vocabulary is None else plan.labels
+        model = cls(backbone, num_classes=plan.units, preprocessor=preprocessor,
+                    problem_type=problem_type, label_vocabulary=labels, **kwargs)
+        plan.apply(model)
+        return model

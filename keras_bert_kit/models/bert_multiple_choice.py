@@ -6,7 +6,7 @@ from keras import ops
 
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.models.bert_backbone import cls_only
-from keras_bert_kit.models.bert_task import BertTask, ServingSignature
+from keras_bert_kit.models.bert_task import BertTask, ServingSignature, load_pretrained_parts
 from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
 
 
@@ -35,6 +35,8 @@ class BertMultipleChoice(BertTask):
 
     preprocessor_cls = BertPreprocessor
     decoder = "choices"
+    hf_architecture = "BertForMultipleChoice"
+    hf_head_units = 1
 
     def __init__(self, backbone, num_choices, preprocessor=None, dropout=None, **kwargs):
         dropout = backbone.dropout if dropout is None else dropout
@@ -134,3 +136,32 @@ class BertMultipleChoice(BertTask):
     @classmethod
     def from_config(cls, config):
         return cls(**cls._deserialize_common(config))
+
+    @classmethod
+    def from_pretrained(cls, path, num_choices=4, sequence_length=128, preprocessor="auto",
+                        backbone_kwargs=None, *, head="auto", **kwargs):
+        """A multiple-choice model on pretrained weights, with a preprocessor from the vocabulary.
+
+        A `BertForMultipleChoice` checkpoint gives its one-logit head (`classifier.*`); any
+        other gets a new head, said in a warning. Hugging Face checkpoints do not fix the number
+        of choices; this model's graph does (`num_choices`).
+
+        Args:
+            path: a Hugging Face / Google BERT folder or file, or a `.keras` backbone or model
+                holding one.
+            num_choices: choices per example.
+            sequence_length: packer length of the automatic preprocessor.
+            preprocessor: `"auto"` (from `vocab.txt` beside the weights), a `BertPreprocessor`,
+                or None.
+            backbone_kwargs: passed to `BertBackbone.from_checkpoint` (e.g. `dtype`).
+            head: `"auto"` (load the checkpoint's head when it has one) or `"new"`.
+            **kwargs: passed to the constructor (`dropout`).
+        """
+        from keras_bert_kit.models.pretrained_heads import plan_head
+
+        _, backbone, preprocessor, checkpoint = load_pretrained_parts(
+            path, sequence_length, preprocessor, backbone_kwargs, cls.preprocessor_cls)
+        plan = plan_head(cls, checkpoint, source=path, head=head)
+        model = cls(backbone, num_choices=num_choices, preprocessor=preprocessor, **kwargs)
+        plan.apply(model)
+        return model

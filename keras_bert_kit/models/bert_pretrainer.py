@@ -106,27 +106,30 @@ class BertPretrainer(keras.Model):
         output projection tied to the loaded word embeddings.
         """
         from keras_bert_kit.checkpoints import load_checkpoint
-        from keras_bert_kit.checkpoints.weight_mapping import (assign_backbone_weights,
-                                                               assign_weights, head_entries)
+        from keras_bert_kit.checkpoints.weight_mapping import assign_weights, head_entries
 
         checkpoint = load_checkpoint(path)
-        backbone = BertBackbone.from_bert_config(checkpoint.config, **backbone_kwargs)
-        assign_backbone_weights(backbone, checkpoint)
+        backbone = BertBackbone.from_checkpoint(checkpoint, **backbone_kwargs)
         model = cls(backbone)
         if checkpoint.has_pretraining_heads():
             assign_weights(head_entries(model.masked_lm_head, model.next_sentence_head), checkpoint,
                            optional_prefixes=("cls.seq_relationship.",))
         else:
-            logger.info("%s has no pretraining heads; MLM/NSP heads start initialised",
-                        checkpoint.source)
+            logger.warning("%s has no pretraining heads; the MLM/NSP heads start newly "
+                           "initialised", checkpoint.source)
         return model
 
-    def save_pretrained(self, path):
-        """Writes a Hugging Face `BertForPreTraining` folder (`config.json` + `model.safetensors`)."""
-        from keras_bert_kit.checkpoints.hf_checkpoint import save_hf_folder
+    def save_pretrained(self, path, tokenizer=None):
+        """Writes a Hugging Face `BertForPreTraining` folder (`config.json` + `model.safetensors`,
+        and `vocab.txt` + `tokenizer_config.json` when a `BertTokenizer` is given)."""
+        from keras_bert_kit.checkpoints.hf_checkpoint import save_hf_folder, tokenizer_files
         from keras_bert_kit.checkpoints.weight_mapping import (backbone_state_dict, head_entries,
                                                                state_dict)
 
         tensors = backbone_state_dict(self.backbone, prefix="bert.")
         tensors.update(state_dict(head_entries(self.masked_lm_head, self.next_sentence_head)))
-        save_hf_folder(path, self.backbone.bert_config, tensors, architecture="BertForPreTraining")
+        files = None
+        if tokenizer is not None:
+            files = tokenizer_files(tokenizer, self.backbone.max_sequence_length)
+        save_hf_folder(path, self.backbone.bert_config, tensors, architecture="BertForPreTraining",
+                       files=files)

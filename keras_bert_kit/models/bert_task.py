@@ -81,55 +81,125 @@ def recompile_from_config(model, config):
 
 def load_pretrained_parts(path, sequence_length, preprocessor="auto", backbone_kwargs=None,
                           preprocessor_cls=BertPreprocessor):
-    """What a task model's `from_pretrained` starts from: `(loaded, backbone, preprocessor)`.
+    """What a task model's `from_pretrained` starts from: `(loaded, backbone, preprocessor,
+    checkpoint)`.
 
     Args:
         path: a Hugging Face / Google BERT folder or file, or a `.keras` file holding a backbone
-            or a model with one (then `loaded` is that model, else None).
+            or a model with one (then `loaded` is that model and `checkpoint` None).
         sequence_length: packer length of the automatic preprocessor.
         preprocessor: `"auto"` (a `preprocessor_cls` from the `vocab.txt` beside the weights, or
             None without one), a `BertPreprocessor`, or None.
-        backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
+        backbone_kwargs: passed to `BertBackbone.from_checkpoint` (e.g. `dtype`).
         preprocessor_cls: the task's preprocessor class (`BertTask.preprocessor_cls`).
+
+    A `vocab.txt` with more tokens than the checkpoint's `vocab_size` is a `UserError`; a
+    `sequence_length` beyond the checkpoint's positions is cut to them (with a warning).
     """
+    import logging
     import os
 
+    from keras_bert_kit.checkpoints import load_checkpoint
+    from keras_bert_kit.checkpoints.validation import check_vocabulary_size
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 
     path = os.fspath(path)
-    loaded = None
+    loaded = checkpoint = None
     if path.endswith(".keras"):
         loaded = keras.saving.load_model(path)
         backbone = loaded if isinstance(loaded, BertBackbone) else loaded.backbone
     else:
-        backbone = BertBackbone.from_pretrained(path, **(backbone_kwargs or {}))
+        checkpoint = load_checkpoint(path)
+        backbone = BertBackbone.from_checkpoint(checkpoint, **(backbone_kwargs or {}))
     if preprocessor == "auto":
         folder = path if os.path.isdir(path) else os.path.dirname(path)
         preprocessor = None
-        if os.path.exists(os.path.join(folder, "vocab.txt")):
-            preprocessor = preprocessor_cls(BertTokenizer.from_pretrained(folder),
-                                            sequence_length=sequence_length)
-    return loaded, backbone, preprocessor
+        if sequence_length is not None and sequence_length > backbone.max_sequence_length:
+            logging.getLogger(__name__).warning(
+                "sequence_length=%d is longer than the %d positions of %s "
+                "(max_position_embeddings); packing to %d", sequence_length,
+                backbone.max_sequence_length, path, backbone.max_sequence_length)
+            sequence_length = backbone.max_sequence_length
+        vocab = os.path.join(folder, "vocab.txt")
+        if os.path.exists(vocab):
+            tokenizer = BertTokenizer.from_pretrained(folder)
+            if checkpoint is not None:
+                check_vocabulary_size(vocab, len(tokenizer.vocabulary), checkpoint.config,
+                                      checkpoint.config_source)
+            preprocessor = preprocessor_cls(tokenizer, sequence_length=sequence_length)
+    return loaded, backbone, preprocessor, checkpoint
 
 
 def _is_text_spec(spec):
     return isinstance(spec, tf.TensorSpec) and spec.dtype == tf.string
 
 
-def _is_text_array(x):
-    if isinstance(x, str):
-        return True
-    if isinstance(x, list | np.ndarray) and len(x):
-        first = np.asarray(x).ravel()[0]
-        return isinstance(first, str | bytes)
-    return False
+def utf8(text):
+    """A text as UTF-8 bytes: `bytes` as they are (invalid UTF-8 included), `str` encoded.
+
+    A `str` carrying undecodable bytes as surrogate escapes (`os.fsdecode`,
+    `errors="surrogateescape"`) gets those bytes back; other lone surrogates become `?`.
+
+    Example:
+    >>> utf8("café"), utf8(b"bad \\xff"), utf8(b"bad \\xff".decode("utf-8", "surrogateescape"))
+    (b'caf\\xc3\\xa9', b'bad \\xff', b'bad \\xff')
+    """
+    if isinstance(text, bytes):
+        return bytes(text)
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
+def text_array(x):
+    """Raw texts as a numpy object array of UTF-8 bytes, or None when `x` is not raw text.
+
+    Raw text: a `str` or `bytes`, a list (or nested lists) of them, a numpy `str` / `bytes` /
+    object array of them, a `tf.string` tensor, or a pandas Series of them. Bytes are kept as
+    given, invalid UTF-8 included: the model's tokenizer reads each invalid sequence as U+FFFD,
+    as the exported graph does. An empty list or array is raw text with no rows.
+
+    Example:
+    >>> text_array(["good", b"bad \\xff"]).tolist(), text_array([]).shape, text_array([1, 2])
+    ([b'good', b'bad \\xff'], (0,), None)
+    """
+    if isinstance(x, tf.Tensor):
+        if x.dtype != tf.string:
+            return None
+        x = x.numpy()
+    elif type(x).__module__.partition(".")[0] == "pandas" and hasattr(x, "to_numpy"):
+        x = x.to_numpy()
+    if isinstance(x, str | bytes):
+        x = [x]
+    if not isinstance(x, list | np.ndarray):
+        return None
+    if isinstance(x, list) and not x:
+        return np.empty(0, dtype=object)
+    try:
+        array = np.asarray(x, dtype=object)
+    except ValueError:  # ragged nested lists
+        return None
+    if array.ndim == 0 or not all(isinstance(v, str | bytes) for v in array.flat):
+        return None
+    return np.vectorize(utf8, otypes=[object])(array) if array.size else array
+
+
+def raw_text_features(x):
+    """`x` (texts, or a `(texts_a, texts_b)` pair of them) as arrays of UTF-8 bytes, or None."""
+    if isinstance(x, tuple) and len(x) == 2:
+        parts = tuple(text_array(part) for part in x)
+        return None if any(part is None for part in parts) else parts
+    return text_array(x)
 
 
 def _is_raw_text(x):
-    if isinstance(x, tuple) and len(x) == 2:
-        return all(_is_text_array(part) for part in x)
-    return _is_text_array(x)
+    return raw_text_features(x) is not None
+
+
+def _rows(features):
+    return features[0] if isinstance(features, tuple) else features
 
 
 class BertTask(keras.Model):
@@ -152,6 +222,48 @@ class BertTask(keras.Model):
     # `default_metrics()` go to `compile(weighted_metrics=)` (metrics that must skip the
     # positions `sample_weight` zeroes, e.g. a tagger's padding and continuation pieces).
     weighted_default_metrics = False
+
+    # === Hugging Face interop: `from_pretrained` reads, `save_pretrained` writes this head ===
+    # The transformers `BertFor…` class of the task, the canonical prefix of its head's tensors
+    # (`classifier`, `qa_outputs`) and, where the task fixes it, the head's size.
+    hf_architecture = None
+    hf_head_prefix = "classifier"
+    hf_head_units = None
+    # Whether the transformers class has the [CLS] pooler (token classification and QA do not:
+    # `save_pretrained` leaves it out, as transformers does).
+    hf_has_pooler = True
+
+    def hf_head_config(self):
+        """The `HeadConfig` (`architectures`, `id2label`, `problem_type`) of `save_pretrained`."""
+        from keras_bert_kit.config import HeadConfig
+
+        return HeadConfig(self.hf_architecture)
+
+    def save_pretrained(self, path):
+        """Writes a Hugging Face folder that transformers loads into `hf_architecture`.
+
+        `model.safetensors` (the backbone under `bert.` plus the head under its Hugging Face
+        names), `config.json` (`architectures`, `id2label`/`label2id`, `problem_type`) and, with
+        a preprocessor, `vocab.txt` + `tokenizer_config.json`; written atomically (see
+        `checkpoints.hf_checkpoint.save_hf_folder`).
+
+        Example:
+        >>> classifier.save_pretrained("exports/sentiment-hf")  # doctest: +SKIP
+        """
+        from keras_bert_kit.checkpoints.hf_checkpoint import save_hf_folder, tokenizer_files
+        from keras_bert_kit.checkpoints.weight_mapping import (backbone_state_dict, state_dict,
+                                                               task_head_entries)
+
+        head = self.hf_head_config()
+        tensors = backbone_state_dict(self.backbone, prefix="bert.")
+        if not self.hf_has_pooler:
+            tensors = {k: v for k, v in tensors.items() if not k.startswith("bert.pooler.")}
+        tensors.update(state_dict(task_head_entries(self.output_dense, self.hf_head_prefix)))
+        files = None
+        if self.preprocessor is not None:
+            files = tokenizer_files(self.preprocessor.tokenizer, self.backbone.max_sequence_length)
+        save_hf_folder(path, self.backbone.bert_config, tensors, architecture=head.architecture,
+                       extra_config=head.to_hf_dict(), files=files)
 
     def default_loss(self):
         """The loss `compile()` uses when none is given."""
@@ -270,12 +382,13 @@ class BertTask(keras.Model):
     def _as_text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
         """Returns a packed `tf.data.Dataset` when `x` is raw text, else None."""
         if not isinstance(x, tf.data.Dataset):
-            if not _is_raw_text(x):
+            features = raw_text_features(x)
+            if features is None:
                 return None
-            if isinstance(x, str):
-                x = [x]
-            features = (tuple(np.asarray(p, dtype=str) for p in x) if isinstance(x, tuple)
-                        else np.asarray(x, dtype=str))
+            self._require_preprocessor()
+            if y is not None and len(y) != len(_rows(features)):
+                raise UserError(f"{len(_rows(features))} texts but {len(y)} labels; give one "
+                                "label per text")
             parts = tuple(p for p in (features, y, sample_weight) if p is not None)
             x = tf.data.Dataset.from_tensor_slices(parts if len(parts) > 1 else features)
             if shuffle:
@@ -284,10 +397,13 @@ class BertTask(keras.Model):
         fn = self._packing_fn(x.element_spec)
         if fn is None:
             return None
-        if self.preprocessor is None:
-            raise ValueError(f"{type(self).__name__} got raw strings but has no preprocessor; "
-                             "pass preprocessor=BertPreprocessor(...) or token dicts")
+        self._require_preprocessor()
         return x.map(fn, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _require_preprocessor(self):
+        if self.preprocessor is None:
+            raise UserError(f"{type(self).__name__} got raw strings but has no preprocessor "
+                            "(pass preprocessor=BertPreprocessor(...), or token dicts)")
 
     def _validation_dataset(self, validation_data, batch_size):
         if isinstance(validation_data, tuple) and _is_raw_text(validation_data[0]):
@@ -312,7 +428,20 @@ class BertTask(keras.Model):
         return super().evaluate(dataset, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
-        dataset = self._as_text_dataset(x, batch_size=batch_size)
+        """`keras.Model.predict`; raw texts (see `text_array`) are packed by the preprocessor.
+
+        No texts (`[]`, an empty array / tensor / Series) give the outputs of no rows: arrays
+        of length 0 with the shape of one row's outputs.
+        """
+        features = None if isinstance(x, tf.data.Dataset) else raw_text_features(x)
+        if features is not None and not len(_rows(features)):
+            self._require_preprocessor()
+            one_row = tf.nest.map_structure(
+                lambda part: np.full((1, *part.shape[1:]), b"", dtype=object), features)
+            outputs = self.predict(one_row, verbose=0)
+            return tf.nest.map_structure(lambda output: output[:0], outputs)
+        dataset = self._as_text_dataset(x if features is None else features,
+                                        batch_size=batch_size)
         if dataset is None:
             return super().predict(x, batch_size=batch_size, **kwargs)
         return super().predict(dataset, **kwargs)

@@ -47,6 +47,8 @@ class BertTokenClassifier(BertTask):
 
     preprocessor_cls = TaggingPreprocessor
     decoder = "entities"
+    hf_architecture = "BertForTokenClassification"
+    hf_has_pooler = False
     weighted_default_metrics = True
 
     def __init__(self, backbone, num_labels, preprocessor=None, label_vocabulary=None,
@@ -225,26 +227,45 @@ class BertTokenClassifier(BertTask):
     def from_config(cls, config):
         return cls(**cls._deserialize_common(config))
 
+    def hf_head_config(self):
+        """`BertForTokenClassification` with `id2label` (`LABEL_i` without a label vocabulary)."""
+        from keras_bert_kit.config import HeadConfig
+
+        labels = self.label_vocabulary or [f"LABEL_{i}" for i in range(self.num_labels)]
+        return HeadConfig(self.hf_architecture, labels)
+
     @classmethod
-    def from_pretrained(cls, path, label_vocabulary, sequence_length=128, preprocessor="auto",
-                        backbone_kwargs=None, **kwargs):
-        """A token classifier on pretrained weights, with a preprocessor from the vocabulary.
+    def from_pretrained(cls, path, label_vocabulary=None, sequence_length=128,
+                        preprocessor="auto", backbone_kwargs=None, *, head="auto", **kwargs):
+        """A token classifier on pretrained weights, with its head and tags when the checkpoint
+        has them, and a preprocessor from the vocabulary.
+
+        A `BertForTokenClassification` checkpoint gives its head (`classifier.*`) and its tags
+        (`config.json` `id2label`); a `label_vocabulary` that disagrees is a `UserError`. Any
+        other checkpoint needs `label_vocabulary` and gets a new head, said in a warning.
 
         Args:
             path: a Hugging Face / Google BERT folder or file, or a `.keras` backbone or model
                 holding one (e.g. a `BertPretrainer`).
-            label_vocabulary: tags by label id; `num_labels` is its length.
+            label_vocabulary: tags by label id (default: the checkpoint's `id2label`).
             sequence_length: window length of the automatic preprocessor.
             preprocessor: `"auto"` (a `TaggingPreprocessor` from `vocab.txt` beside the
                 weights), a `BertPreprocessor`, or None.
-            backbone_kwargs: passed to `BertBackbone.from_pretrained` (e.g. `dtype`).
+            backbone_kwargs: passed to `BertBackbone.from_checkpoint` (e.g. `dtype`).
+            head: `"auto"` (load the checkpoint's head when it has one) or `"new"`.
             **kwargs: passed to the constructor (`dropout`, `word_split`).
 
         Example:
         >>> tagger = BertTokenClassifier.from_pretrained(
         ...     "runs/pretrain/backbone", ["O", "B-PER", "I-PER"])  # doctest: +SKIP
         """
-        _, backbone, preprocessor = load_pretrained_parts(
+        from keras_bert_kit.models.pretrained_heads import plan_head
+
+        _, backbone, preprocessor, checkpoint = load_pretrained_parts(
             path, sequence_length, preprocessor, backbone_kwargs, cls.preprocessor_cls)
-        return cls(backbone, num_labels=len(label_vocabulary), preprocessor=preprocessor,
-                   label_vocabulary=label_vocabulary, **kwargs)
+        plan = plan_head(cls, checkpoint, source=path, head=head, labels=label_vocabulary,
+                         units_arg="num_labels", default_units=None)
+        model = cls(backbone, num_labels=plan.units, preprocessor=preprocessor,
+                    label_vocabulary=plan.labels, **kwargs)
+        plan.apply(model)
+        return model

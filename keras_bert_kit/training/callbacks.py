@@ -1,11 +1,13 @@
-"""Training callbacks: best-epoch and Hugging Face checkpoints, dropout-seed backup, logs."""
+"""Training callbacks: best-epoch and Hugging Face checkpoints, the resumable backup, logs."""
 
 import logging
 import math
 import os
 
 import keras
-import numpy as np
+
+from keras_bert_kit.training.preemption import Preempted
+from keras_bert_kit.training.resume import Position, save_backup
 
 logger = logging.getLogger(__name__)
 
@@ -118,52 +120,70 @@ def training_callbacks(output_dir, *, backup=True, keras_checkpoint=True, hf_che
     return callbacks
 
 
-def seed_state_backup(model, backup_dir):
-    """A callback that backs up and restores `model`'s dropout seed-generator states.
+class TrainingBackup(keras.callbacks.Callback):
+    """Backs a resumable run up after every epoch, and at the step where SIGTERM stops it.
 
-    Keras' `BackupAndRestore` saves weights and optimizer but not the `SeedGenerator` states, so a
-    resumed run would draw other dropout masks than an uninterrupted one. This callback writes
-    them at every epoch end to `backup_dir/seed_generators-<epoch>.npz` (keeping the previous
-    one) and, when training starts, restores those of the epoch `BackupAndRestore` restores.
-    Put it before `BackupAndRestore`, whose metadata marks the epoch as saved.
+    The backup (`training/resume.py`: weights, optimizer, dropout seeds, position) is written by
+    the chief only (`write=False` on the other workers, which resume from the chief's). After a
+    SIGTERM (`watch.requested`) every worker stops after the same batch: several workers agree
+    on it through `handler` (`preemption.preemption_handler`), one process stops after its
+    current batch; the backup of that batch is written and `Preempted` raised (exit status 143).
+    A stop falling on an epoch's last batch waits for the epoch's end (its evaluation and log
+    row), so a resumed run never starts with an empty epoch.
 
     Args:
-        model: the model being trained.
-        backup_dir: the `BackupAndRestore` folder.
+        backup_dir: the backup folder.
+        batches_per_epoch: batches of one (virtual) epoch.
+        write: write the backup (the chief) or not (other workers).
+        watch: the run's `TerminationWatch` (None: SIGTERM is not handled here).
+        handler: for several workers, a function `handler(save, stop)` returning TF's
+            `PreemptionCheckpointHandler` (`preemption.preemption_handler`), else None.
 
-    Returns:
-        A `keras.callbacks.LambdaCallback`.
+    Attributes:
+        offset: batches of the current epoch done before this `fit` (a resumed partial epoch).
 
     Example:
-    >>> callbacks = [seed_state_backup(model, "run/backup"),
-    ...              keras.callbacks.BackupAndRestore("run/backup")]  # doctest: +SKIP
+    >>> backup = TrainingBackup("runs/x/backup", batches_per_epoch=100)
+    >>> backup.offset
+    0
     """
-    from keras_bert_kit.training.resume import backup_epoch
 
-    states = [v for v in model.variables if v.name == "seed_generator_state"]
+    def __init__(self, backup_dir, batches_per_epoch, *, write=True, watch=None, handler=None):
+        super().__init__()
+        self.backup_dir, self.batches_per_epoch = backup_dir, batches_per_epoch
+        self.write, self.watch = write, watch
+        self.offset = self.epoch = self.batch = 0
+        self._stop_at_epoch_end = False
+        self.handler = handler(self._save_here, self._stop) if handler is not None else None
 
-    def path(epoch):
-        return os.path.join(backup_dir, f"seed_generators-{epoch}.npz")
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.batch = epoch, self.offset
 
-    def restore(logs=None):
-        epoch = backup_epoch(backup_dir)
-        if not epoch:
-            return
-        if not os.path.exists(path(epoch)):
-            logger.warning("%s is missing; the resumed run's dropout masks will differ from an "
-                           "uninterrupted run's", path(epoch))
-            return
-        with np.load(path(epoch)) as saved:
-            for i, state in enumerate(states):
-                state.assign(saved[f"state_{i}"])
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch = self.offset + batch + 1
+        if self.handler is not None:
+            self.handler.save_checkpoint_if_preempted()
+        elif self.watch is not None and self.watch.requested.is_set():
+            self._save_here()
+            self._stop()
 
-    def save(epoch, logs=None):
-        os.makedirs(backup_dir, exist_ok=True)
-        temporary = path(epoch + 1) + ".tmp.npz"
-        np.savez(temporary, **{f"state_{i}": keras.ops.convert_to_numpy(v)
-                               for i, v in enumerate(states)})
-        os.replace(temporary, path(epoch + 1))
-        if os.path.exists(path(epoch - 1)):
-            os.remove(path(epoch - 1))
+    def on_epoch_end(self, epoch, logs=None):
+        self.offset = 0
+        self._save(Position(epoch + 1, 0))
+        if self._stop_at_epoch_end:
+            raise Preempted(f"stopped by SIGTERM after epoch {epoch + 1}; backup saved")
 
-    return keras.callbacks.LambdaCallback(on_train_begin=restore, on_epoch_end=save)
+    def _save_here(self):
+        if self.batch < self.batches_per_epoch:
+            self._save(Position(self.epoch, self.batch))
+        else:  # the epoch's end is a step away: its own backup follows the evaluation
+            self._stop_at_epoch_end = True
+
+    def _stop(self):
+        if not self._stop_at_epoch_end:
+            raise Preempted(f"stopped by SIGTERM at epoch {self.epoch}, batch {self.batch}; "
+                            "backup saved")
+
+    def _save(self, position):
+        if self.write:
+            save_backup(self.model, self.backup_dir, position, self.batches_per_epoch)

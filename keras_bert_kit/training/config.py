@@ -8,7 +8,7 @@ A run is described by
 - `OptimizerConfig`: peak rate, warm-up, weight decay, layer-wise decay, head rate multiplier,
   AdamW / LAMB / Adam, clipping, gradient accumulation;
 - `RunConfig`: output folder, epochs (or optimizer steps), distribution strategy, mixed
-  precision, XLA, seed, progress output, resuming;
+  precision, XLA, seed, progress output, resuming, the SIGTERM grace period;
 - the task's options: `ClassifyOptions`, `TagOptions`, `SquadOptions` or `PretrainOptions`.
 
 A few fields default to None, meaning "the task's default": `ModelConfig.sequence_length`,
@@ -189,12 +189,17 @@ class RunConfig(_Checked):
     strategy: str = setting("auto", "distribution strategy (see choose_strategy)",
                             choices=STRATEGIES)
     tpu_address: str | None = setting(flag="--tpu", help="TPU name or address for --strategy "
-                                                         "tpu ('local' on a TPU VM)")
+                                                         "tpu or auto ('local' on a TPU VM; "
+                                                         "default: $TPU_NAME)")
     mixed_precision: str = setting("auto", "auto (bfloat16 on accelerators), bf16, fp16 or none",
                                    choices=PRECISIONS)
     jit_compile: bool | str = setting(
         "auto", "XLA for the train step (default: the task's choice, see jit_compile_setting)")
     seed: int = setting(0, "initialisation, shuffling and dropout seed")
+    grace_period: float = setting(
+        25.0, "seconds a run has after SIGTERM to save and exit (status 143) before it exits "
+              "without saving; keep it under the platform's grace period (30 s on Kubernetes, "
+              "GCE and Slurm)", check="positive")
     verbose: int = setting(1, "Keras progress output: 0 none, 1 bar, 2 a line per epoch",
                            choices=(0, 1, 2))
 

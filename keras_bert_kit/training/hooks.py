@@ -9,21 +9,29 @@ them in this order:
 1. `validate()`: checks across fields, when the run is set up (nothing has run yet);
 2. `read_data()`: reads the files, before anything is written (bad data: `UserError`);
 3. `build_model()`: the Keras model, under `strategy.scope()`;
-4. `datasets(model)`: `(training dataset, extra model.fit arguments)`;
+4. `datasets(model)`: `(training data, extra model.fit arguments)`; the training data is a
+   `tf.data.Dataset`, or for a resumable task a `BatchStream` (the runner splits it over workers
+   and replicas and starts it at the run's position);
 5. `schedule_batches()`: the learning-rate schedule's length in batches;
 6. `monitor()`: `(log name, "max" | "min")` to keep the best epoch by, or None (keep the last);
 7. `dev_scores(model)`: after each epoch, for tasks that score the dev set themselves:
    `(logs to add, payload kept for the best epoch)`;
-8. `callbacks()`: extra callbacks;
+8. `callbacks()`: extra callbacks that write files (the chief's only, under multi-worker);
 9. `settings()`: the run's settings recorded in `metrics.json`;
 10. `results(model, history, best)`: the task's part of the result dict;
-11. `write_outputs(model, result)`: files beyond `model.keras`, `history.csv` and `metrics.json`.
+11. `write_outputs(model, result)`: files beyond `model.keras`, `history.csv` and `metrics.json`
+    (called on the chief only).
+
+Under multi-worker training every worker runs every step (they all take part in the collectives:
+training, evaluation, `dev_scores`); `runner.output_dir` is the run folder on the chief and a
+temporary folder, removed at the end, on the other workers.
 
 The class attributes describe the task to the runner and to the generated command line.
 The module imports neither TensorFlow nor Keras: tasks import them inside their steps.
 """
 
 import dataclasses
+import typing
 
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.training.config import DataConfig, ModelConfig, OptimizerConfig, RunConfig
@@ -31,6 +39,25 @@ from keras_bert_kit.training.config import DataConfig, ModelConfig, OptimizerCon
 # Fields only pretraining reads; fine-tuning tasks reject them.
 PRETRAINING_ONLY = ("preset", "config_overrides", "total_steps", "steps_per_epoch",
                     "save_every_steps", "resume")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchStream:
+    """A resumable task's endless stream of training batches (`TaskHooks.datasets`).
+
+    Attributes:
+        make: `make(batch_size, num_shards, shard_index) -> tf.data.Dataset`: shard
+            `shard_index` of `num_shards` (one per worker) as an endless, deterministically
+            shuffled dataset of batches of `batch_size` examples.
+        batch_size: the global batch size (summed over workers and replicas).
+
+    Example:
+    >>> BatchStream(make=lambda batch_size, num_shards, shard_index: None, batch_size=32).batch_size
+    32
+    """
+
+    make: typing.Callable
+    batch_size: int
 
 
 class TaskHooks:
@@ -45,7 +72,8 @@ class TaskHooks:
         unused: fields of the shared dataclasses this task does not read (refused when set).
         flags: `{field name: {"flag": ..., "aliases": (...), "nargs": ..., "help": ...}}`:
             how the task's command spells a shared field, when not the field's own way.
-        resumable: the runner keeps a `BackupAndRestore` backup and resumes from it.
+        resumable: the runner backs the run up (`callbacks.TrainingBackup`), resumes from the
+            backup at the step it stopped at, and the task's training data is a `BatchStream`.
         resume_keys: settings a resumed run must share with the backed-up one.
         jit_default: what `jit_compile="auto"` means (see `jit_compile_setting`).
 

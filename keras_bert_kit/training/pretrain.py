@@ -4,11 +4,11 @@ The keyword arguments become the configs of `run("pretrain", ...)` (`training/ru
 the hooks of `training/tasks/pretrain.py`, whose docstring lists the files a run writes);
 `kbk pretrain` (flags or a `--config` YAML) runs the same task from the command line.
 
-Resuming: running the same call again after a kill continues from the last backup and ends
-where the uninterrupted run would, on the same batches and dropout masks (`training/resume.py`).
+Resuming: running the same call again after a kill continues from the last backup (after a
+SIGTERM: from the step it stopped at) and ends where the uninterrupted run would, on the same
+batches and dropout masks (`training/resume.py`, `training/preemption.py`).
 """
 
-from keras_bert_kit.training.callbacks import seed_state_backup  # noqa: F401  (public name)
 from keras_bert_kit.training.config import (DataConfig, ModelConfig, OptimizerConfig,
                                             PretrainOptions, RunConfig)
 from keras_bert_kit.training.resume import (BACKUP_DIR, RUN_SETTINGS_FILE,  # noqa: F401
@@ -19,16 +19,18 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
              eval_files=None, batch_size=32, epochs=1, steps_per_epoch=None, total_steps=None,
              save_every_steps=None, learning_rate=1e-4, warmup_ratio=0.1, optimizer="adamw",
              weight_decay=0.01, global_clipnorm=1.0, gradient_accumulation_steps=None,
-             strategy="auto", mixed_precision="auto", jit_compile="auto", seed=0,
+             strategy="auto", tpu_address=None, mixed_precision="auto", jit_compile="auto", seed=0,
              dynamic_masking=False, max_seq_length=128, max_predictions_per_seq=20,
              masked_lm_prob=0.15, whole_word_mask=False, do_lower_case=None, eval_steps=None,
              verbose=1):
     """Pretrains BERT on masked-LM + next-sentence prediction; resumes a killed run where it stopped.
 
     Running the same call again after a kill or preemption continues from the last backup (every
-    `save_every_steps` optimizer steps) and ends where the uninterrupted run would, on the same
-    batches. Under `MultiWorkerMirroredStrategy` every worker runs this same call; the chief
-    writes to `output_dir`, other workers to `output_dir/workers/<type>-<index>`.
+    `save_every_steps` optimizer steps, and at the step a SIGTERM stopped the run) and ends where
+    the uninterrupted run would, on the same batches. A SIGTERM raises `Preempted` (a
+    `SystemExit` with status 143) after that backup. Under `MultiWorkerMirroredStrategy` every
+    worker runs this same call; only the chief writes to `output_dir` (shared storage: the other
+    workers resume from its backup).
 
     Args:
         train_files: TFRecord paths or glob patterns (static masks, or fresh ones with
@@ -56,6 +58,7 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
         gradient_accumulation_steps: batches per optimizer step (then each step sees
             `batch_size * gradient_accumulation_steps` examples).
         strategy: see `choose_strategy`.
+        tpu_address: the TPU for `strategy="tpu"` (or `"auto"`); default: `$TPU_NAME`.
         mixed_precision: see `set_precision`.
         jit_compile: XLA for the train step; `"auto"`: see `jit_compile_setting` (Keras'
             default, which is off on CPU; off for bfloat16 on CPU).
@@ -72,7 +75,7 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
     Returns:
         The dict also written to `metrics.json`: `eval` (held-out loss / `mlm_accuracy` /
         `nsp_accuracy`, when `eval_files`), `train` (last row of `history.csv`),
-        `optimizer_steps`, `train_seconds`, `resumed_from_step` and the settings.
+        `optimizer_steps`, `train_seconds`, `resumed_from_step`, `weights_sha256` and the settings.
 
     Raises:
         UserError: the vocabulary does not fit the model or the records (the message names the
@@ -97,7 +100,8 @@ def pretrain(train_files, output_dir, *, vocab_file, preset=None, init=None, con
                                   gradient_accumulation_steps=gradient_accumulation_steps),
         run=RunConfig(output_dir=output_dir, epochs=epochs, steps_per_epoch=steps_per_epoch,
                       total_steps=total_steps, save_every_steps=save_every_steps,
-                      strategy=strategy, mixed_precision=mixed_precision,
+                      strategy=strategy, tpu_address=tpu_address,
+                      mixed_precision=mixed_precision,
                       jit_compile=jit_compile, seed=seed, verbose=verbose),
         options=PretrainOptions(dynamic_masking=dynamic_masking, max_seq_length=max_seq_length,
                                 max_predictions_per_seq=max_predictions_per_seq,

@@ -4,12 +4,17 @@ One `Runner` trains any task (`classify`, `tag`, `squad`, `pretrain`: `training/
 owns what every run shares: the distribution strategy (`choose_strategy`), the dtype policy
 (`set_precision`), XLA (`jit_compile_setting`), seeds, the optimizer and its schedule
 (`create_optimizer` from `OptimizerConfig`), the callbacks (best-epoch checkpoint to
-`model.keras`, `history.csv`, `TerminateOnNaN`, and for resumable tasks a `BackupAndRestore`
-backup with the dropout seed states), multi-worker output folders and `metrics.json`. The task's
-`TaskHooks` read the data, build the model, make the datasets and score the dev set.
+`model.keras`, `history.csv`, `TerminateOnNaN`), SIGTERM (`training/preemption.py`), for
+resumable tasks the backup and the exact resume (`training/resume.py`: each worker's share of
+the batch stream starts where the run stopped), which process writes what, and `metrics.json`.
+The task's `TaskHooks` read the data, build the model, make the datasets and score the dev set.
 
 Every run writes `model.keras` (best dev epoch; pretraining: the latest), `history.csv` and
-`metrics.json` (the returned dict: dev scores, wall time, settings) to `run.output_dir`.
+`metrics.json` (the returned dict: dev scores, wall time, settings) to `run.output_dir`. Under
+multi-worker training only the chief writes there; the other workers write nothing that outlives
+the run (a temporary folder for what a task's callbacks must write, removed at the end), and
+resume from the chief's backup. A SIGTERM ends the run with status 143 (`Preempted`), after a
+backup of the step it stopped at when the task is resumable.
 
 Example (a tiny random BERT learns a two-word sentiment task):
 >>> import os
@@ -32,12 +37,16 @@ Example (a tiny random BERT learns a two-word sentiment task):
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.training.config import (DataConfig, ModelConfig, OptimizerConfig, RunConfig,
                                             TrainingConfig)
-from keras_bert_kit.training.resume import BACKUP_DIR, check_resume, truncate_history
+from keras_bert_kit.training.hooks import BatchStream
+from keras_bert_kit.training.resume import (BACKUP_DIR, Position, check_resume, load_backup,
+                                            truncate_history)
 from keras_bert_kit.training.tasks import get_task
 
 logger = logging.getLogger(__name__)
@@ -81,9 +90,10 @@ class Runner:
     Attributes:
         config: the resolved `TrainingConfig`.
         hooks: the task's `TaskHooks`.
-        strategy, policy, output_dir: set when `run()` starts (a worker's own folder under
-            multi-worker training).
-        restored_epoch: the epoch a resumed run starts from (0: a new run).
+        strategy, policy, output_dir, is_chief: set when `run()` starts (`output_dir`: the run
+            folder on the chief, a temporary folder on other workers).
+        position: the `resume.Position` a resumed run starts from (`Position()`: a new run).
+        watch: the run's `TerminationWatch` (SIGTERM), while `run()` runs.
 
     Example:
     >>> runner = Runner("squad", TrainingConfig(
@@ -97,45 +107,67 @@ class Runner:
         self.config = hooks_class.resolve(config)
         self.hooks = hooks_class(self.config, self)
         self.hooks.validate()
-        self.strategy = self.policy = self.output_dir = None
-        self.restored_epoch = 0
+        self.strategy = self.policy = self.output_dir = self.watch = None
+        self.is_chief = True
+        self.position = Position()
         self.resuming = hooks_class.resumable and self.config.run.resume
 
+    @property
+    def restored_epoch(self):
+        """The virtual epochs a resumed run had completed (0: a new run)."""
+        return self.position.epoch
+
     def run(self):
-        """Trains; returns the result dict also written to `metrics.json`."""
+        """Trains; returns the result dict also written to `metrics.json`.
+
+        Raises:
+            Preempted: SIGTERM (a `SystemExit` with status 143), after the backup of a
+                resumable task.
+        """
+        from keras_bert_kit.training.preemption import TerminationWatch
+
+        with TerminationWatch(self.config.run.grace_period) as self.watch:
+            try:
+                return self._run()
+            finally:
+                if not self.is_chief and self.output_dir:
+                    shutil.rmtree(self.output_dir, ignore_errors=True)
+
+    def _run(self):
         import keras
 
-        from keras_bert_kit.training.strategy import (choose_strategy, multi_worker_keras_fix,
-                                                      set_precision, worker_output_dir)
+        from keras_bert_kit.training.strategy import choose_strategy, is_chief, set_precision
 
         config = self.config
         # Multi-worker collectives must be set up before TensorFlow runs anything else.
         self.strategy = choose_strategy(config.run.strategy, config.run.tpu_address)
+        self.watch.install()  # TF's multi-worker coordination service takes SIGTERM for itself
         keras.utils.set_random_seed(config.run.seed)
         self.policy = set_precision(config.run.mixed_precision)
         self.hooks.read_data()  # bad data fails here, before anything is written
-        self.output_dir = worker_output_dir(os.fspath(config.run.output_dir), self.strategy)
+        self.is_chief = is_chief(self.strategy)
+        run_dir = os.fspath(config.run.output_dir)
+        self.output_dir = run_dir if self.is_chief else tempfile.mkdtemp(prefix="kbk-worker-")
         settings = self.settings()
         if self.resuming:
-            self.restored_epoch = check_resume(self.output_dir, settings, self.hooks.resume_keys)
+            check_resume(run_dir, settings, self.hooks.resume_keys, write=self.is_chief)
         with self.strategy.scope():
             model = self.hooks.build_model()
         self._check_positions(model)
         train, fit_arguments = self.hooks.datasets(model)
         self._compile(model)
         os.makedirs(self.output_dir, exist_ok=True)
-        callbacks, checkpoint = self._callbacks(model)
+        backup = self._restore(model, run_dir, fit_arguments) if self.resuming else None
+        callbacks, checkpoint = self._callbacks(model, backup)
         start = time.perf_counter()
-        with multi_worker_keras_fix(model, self.strategy):
-            # The datasets shuffle themselves (Keras' `shuffle` is for arrays only).
-            history = model.fit(train, callbacks=callbacks, verbose=config.run.verbose,
-                                **{"shuffle": False, **fit_arguments})
+        history = self._fit(model, train, fit_arguments, callbacks, backup)
         train_seconds = round(time.perf_counter() - start, 1)
         result = {**self.hooks.results(model, history, checkpoint),
                   "train_seconds": train_seconds, "settings": settings}
-        self.hooks.write_outputs(model, result)
-        with open(os.path.join(self.output_dir, "metrics.json"), "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+        if self.is_chief:
+            self.hooks.write_outputs(model, result)
+            with open(os.path.join(self.output_dir, "metrics.json"), "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=2)
         return result
 
     def settings(self):
@@ -186,30 +218,81 @@ class Runner:
                 learning_rate_multipliers=multipliers or None)
             model.compile(optimizer=optimizer, jit_compile=jit_compile)
 
-    def _callbacks(self, model):
+    def _restore(self, model, run_dir, fit_arguments):
+        """Loads the run's backup (every worker reads the chief's); the run's `TrainingBackup`."""
+        from keras_bert_kit.training.callbacks import TrainingBackup
+        from keras_bert_kit.training.preemption import preemption_handler
+        from keras_bert_kit.training.strategy import check_same_position
+
+        backup_dir = os.path.join(run_dir, BACKUP_DIR)
+        per_epoch = fit_arguments["steps_per_epoch"]
+        with self.strategy.scope():
+            self.position = load_backup(model, backup_dir, per_epoch)
+        check_same_position(self.strategy, self.position.batches(per_epoch))
+        if self.position != Position():
+            logger.info("resuming %s at epoch %d, batch %d", run_dir, *vars(self.position).values())
+        requested = self.watch.requested
+
+        def handler(save, stop):
+            return preemption_handler(self.strategy, save, stop, requested,
+                                      os.path.join(backup_dir, "tf-preemption"))
+
+        return TrainingBackup(backup_dir, per_epoch, write=self.is_chief, watch=self.watch,
+                              handler=handler)
+
+    def _callbacks(self, model, backup):
         """The run's callbacks, and the checkpoint callback (the best epoch, for the results)."""
         import keras
 
-        from keras_bert_kit.training.callbacks import BestModelCheckpoint, seed_state_backup
+        from keras_bert_kit.training.callbacks import BestModelCheckpoint
 
         path = os.path.join(self.output_dir, "model.keras")
         monitor = self.hooks.monitor()
         if monitor is None:
             checkpoint = keras.callbacks.ModelCheckpoint(path)
-        else:
+        else:  # every worker scores the dev set (collectives); the others save to a temporary folder
             checkpoint = BestModelCheckpoint(path, *monitor, score=self.hooks.dev_scores)
-        history = os.path.join(self.output_dir, "history.csv")
-        callbacks = [checkpoint, *self.hooks.callbacks(),
-                     keras.callbacks.CSVLogger(history, append=self.resuming),
-                     keras.callbacks.TerminateOnNaN()]
-        if self.resuming:
-            backup = os.path.join(self.output_dir, BACKUP_DIR)
-            if self.restored_epoch:
-                truncate_history(history, self.restored_epoch)
-                logger.info("resuming %s after epoch %d", self.output_dir, self.restored_epoch)
-            # The backup's metadata marks an epoch as saved, so it is written after everything.
-            callbacks += [seed_state_backup(model, backup),
-                          keras.callbacks.BackupAndRestore(backup, save_freq="epoch",
-                                                           delete_checkpoint=False,
-                                                           double_checkpoint=True)]
-        return callbacks, checkpoint
+        callbacks = [keras.callbacks.TerminateOnNaN()]
+        if self.is_chief or monitor is not None:
+            callbacks.append(checkpoint)
+        if self.is_chief:
+            history = os.path.join(self.output_dir, "history.csv")
+            if self.position.epoch or self.position.batch:
+                truncate_history(history, self.position.epoch)
+            callbacks += [*self.hooks.callbacks(),
+                          keras.callbacks.CSVLogger(history, append=self.resuming)]
+        # The backup comes last: it writes after the epoch's log row and checkpoint.
+        return callbacks + ([backup] if backup is not None else []), checkpoint
+
+    def _fit(self, model, train, fit_arguments, callbacks, backup):
+        """`model.fit`; a `BatchStream` starts at the run's position (a preempted virtual epoch
+        is finished first, by a `fit` of its remaining batches)."""
+        from keras_bert_kit.training.strategy import multi_worker_keras_fix, positioned_batches
+
+        fit_arguments = {"shuffle": False, **fit_arguments}  # the datasets shuffle themselves
+        verbose = self.config.run.verbose
+        with multi_worker_keras_fix(model, self.strategy):
+            self.watch.in_training = True
+            try:
+                if not isinstance(train, BatchStream):
+                    return model.fit(train, callbacks=callbacks, verbose=verbose, **fit_arguments)
+                epochs, per_epoch = fit_arguments.pop("epochs"), fit_arguments.pop("steps_per_epoch")
+                epoch, history = self.position.epoch, None
+                if self.position.batch:
+                    backup.offset = self.position.batch
+                    data = positioned_batches(self.strategy, train.make, train.batch_size,
+                                              self.position.batches(per_epoch))
+                    history = model.fit(data, callbacks=callbacks, verbose=verbose,
+                                        initial_epoch=epoch, epochs=epoch + 1,
+                                        steps_per_epoch=per_epoch - self.position.batch,
+                                        **fit_arguments)
+                    epoch += 1
+                if epoch < epochs:
+                    data = positioned_batches(self.strategy, train.make, train.batch_size,
+                                              epoch * per_epoch)
+                    history = model.fit(data, callbacks=callbacks, verbose=verbose,
+                                        initial_epoch=epoch, epochs=epochs,
+                                        steps_per_epoch=per_epoch, **fit_arguments)
+                return history
+            finally:
+                self.watch.in_training = False

@@ -1,9 +1,15 @@
-"""Distribution strategy selection, precision/XLA switches, and the multi-worker helpers of the runner."""
+"""Distribution strategy selection, precision/XLA switches, and the multi-worker helpers of the runner.
+
+Which strategy when: `docs/distributed.md`. Under `MultiWorkerMirroredStrategy` the chief
+(`is_chief`) writes the run's files; every worker reads its own share of a resumable task's batch
+stream, started at the run's position (`positioned_batches`).
+"""
 
 import contextlib
 import json
 import logging
 import os
+import shutil
 
 import keras
 import tensorflow as tf
@@ -17,12 +23,15 @@ logger = logging.getLogger(__name__)
 def choose_strategy(name="auto", tpu_address=None):
     """Returns a `tf.distribute.Strategy`.
 
-    `auto`: `TPUStrategy` when a TPU address is given, `MultiWorkerMirroredStrategy` when
-    `TF_CONFIG` names more than one worker, `MirroredStrategy` with 2+ GPUs, else one device.
+    `auto`: `TPUStrategy` when a TPU address is given (or the `TPU_NAME` environment variable),
+    `MultiWorkerMirroredStrategy` when `TF_CONFIG` names more than one worker or the process is
+    one of several tasks of a Slurm job step (`srun`: `SlurmClusterResolver`), `MirroredStrategy`
+    with 2+ GPUs, else one device.
 
     Args:
         name: one of `STRATEGIES`.
-        tpu_address: TPU name/address for `tpu` (or `auto`); `"local"` for a TPU VM.
+        tpu_address: TPU name/address for `tpu` (or `auto`); `"local"` for a TPU VM; default:
+            the `TPU_NAME` environment variable.
 
     Example:
     >>> strategy = choose_strategy("one_device")
@@ -31,14 +40,16 @@ def choose_strategy(name="auto", tpu_address=None):
     """
     if name not in STRATEGIES:
         raise UserError(f"strategy={name!r}: expected one of {STRATEGIES}")
+    tpu_address = tpu_address or os.environ.get("TPU_NAME")
     if name == "auto":
         cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-        workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+        workers = (len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+                   or int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")))
         if tpu_address:
             name = "tpu"
         elif workers > 1:
             name = "multi_worker"
-        elif len(tf.config.list_physical_devices("GPU")) > 1:
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
         else:
             name = "one_device"
@@ -48,17 +59,41 @@ def choose_strategy(name="auto", tpu_address=None):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         strategy = tf.distribute.TPUStrategy(resolver)
     elif name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise UserError("strategy='multi_worker' needs the TF_CONFIG environment variable")
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=cluster_resolver())
     elif name == "mirrored":
-        strategy = tf.distribute.MirroredStrategy()
+        # Every GPU, else every logical CPU device (several only when configured, e.g. in tests).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
     else:
         gpus = tf.config.list_physical_devices("GPU")
         strategy = tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
     logger.info("strategy: %s with %d replica(s)", type(strategy).__name__,
                 strategy.num_replicas_in_sync)
     return strategy
+
+
+def cluster_resolver():
+    """The multi-worker cluster: `TF_CONFIG` (None: TF's default resolver reads it), else Slurm's.
+
+    In a Slurm job step of several tasks (`srun`), `SlurmClusterResolver` makes the cluster from
+    the step's variables (`SLURM_PROCID`, `SLURM_STEP_NODELIST`, ...): one worker per task, ports
+    from 20000 + `SLURM_JOB_ID` mod 20000 (so two jobs on one node do not collide), and each task
+    its share of the node's GPUs (none on CPU nodes).
+
+    Raises:
+        UserError: neither `TF_CONFIG` nor a Slurm step of several tasks.
+    """
+    if "TF_CONFIG" in os.environ:
+        return None
+    tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", "1"))
+    if tasks < 2:
+        raise UserError("strategy='multi_worker' needs the TF_CONFIG environment variable (or "
+                        "several tasks of a Slurm job step: srun)")
+    port_base = 20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000
+    gpus = {} if shutil.which("nvidia-smi") else {
+        # CPU nodes: the resolver still hands out "GPU" ids; give each task one, unused.
+        "gpus_per_node": tasks, "gpus_per_task": 1, "auto_set_gpu": False}
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port_base, **gpus)
 
 
 def set_precision(mixed_precision="auto"):
@@ -116,22 +151,64 @@ def num_workers(strategy):
     return max(1, len(spec.get("worker", [])) + len(spec.get("chief", [])))
 
 
-def worker_output_dir(output_dir, strategy):
-    """`output_dir` for the chief (or a single worker), `output_dir/workers/<type>-<i>` otherwise.
+def is_chief(strategy):
+    """Whether this process writes the run's files: the chief of a multi-worker run, or the one process.
 
     Example:
-    >>> worker_output_dir("runs/x", choose_strategy("one_device"))
-    'runs/x'
+    >>> is_chief(choose_strategy("one_device"))
+    True
     """
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return output_dir
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    is_chief = resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief)
-    if is_chief:
-        return output_dir
-    return os.path.join(output_dir, "workers", f"{resolver.task_type}-{resolver.task_id}")
+    return bool(getattr(strategy.extended, "should_checkpoint", True))
+
+
+def positioned_batches(strategy, make, batch_size, skip_batches=0):
+    """A resumable task's batch stream, split over workers and replicas, `skip_batches` steps in.
+
+    Each worker builds its own pipeline (`strategy.distribute_datasets_from_function`): `make(
+    per_replica_batch_size, num_workers, worker_index)` returns that worker's endless dataset of
+    per-replica batches; its replicas take consecutive batches of it. So one step takes
+    `replicas per worker` batches from each worker's pipeline, and a run resumed after
+    `skip_batches` global steps skips exactly those on every worker, whatever the number of
+    workers and replicas.
+
+    Args:
+        strategy: the run's strategy.
+        make: `make(batch_size, num_shards, shard_index) -> tf.data.Dataset`.
+        batch_size: the global batch size.
+        skip_batches: global steps already trained.
+
+    Raises:
+        UserError: `batch_size` is not a multiple of the number of replicas.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise UserError(f"batch_size={batch_size} must be a multiple of the {replicas} replicas "
+                        "(it is the global batch, split evenly)")
+
+    def dataset_fn(context):
+        per_replica = context.get_per_replica_batch_size(batch_size)
+        dataset = make(per_replica, context.num_input_pipelines, context.input_pipeline_id)
+        per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
+        return dataset.skip(skip_batches * per_pipeline)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def check_same_position(strategy, batches):
+    """Checks that every worker resumes at the same step (they read the chief's backup).
+
+    Raises:
+        UserError: the workers see different backups (the output folder is not shared storage).
+    """
+    if num_workers(strategy) == 1:
+        return
+    value = float(batches)
+    per_replica = strategy.run(lambda: tf.constant([value, value * value], tf.float64))
+    total, squares = strategy.reduce("SUM", per_replica, axis=None).numpy()
+    replicas = strategy.num_replicas_in_sync
+    if total != replicas * value or squares * replicas != total * total:
+        raise UserError(f"the workers resume at different steps (this one at batch {batches}): "
+                        "--output must be one folder that every worker reads (shared storage)")
 
 
 @contextlib.contextmanager

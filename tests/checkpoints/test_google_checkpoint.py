@@ -1,48 +1,16 @@
 """Google TF1 checkpoints written with the original variable names load into BertBackbone."""
 
 import json
-import re
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_bert_kit.checkpoints import load_checkpoint
 from keras_bert_kit.checkpoints.weight_mapping import backbone_state_dict
 from keras_bert_kit.models.bert_backbone import BertBackbone
+from keras_bert_kit.errors import UserError
+from tests.checkpoints.google_names import write_google_checkpoint
 from tests.helpers import TINY, max_abs_diff_valid, random_inputs
-
-
-def google_name(hf_name, value):
-    """HF PyTorch name → Google's original name (and whether the value must be transposed)."""
-    name = re.sub(r"encoder\.layer\.(\d+)", r"encoder.layer_\1", hf_name)
-    parts = name.split(".")
-    transpose = False
-    if parts[-2] == "LayerNorm":
-        parts[-1] = {"weight": "gamma", "bias": "beta"}[parts[-1]]
-    elif parts[-1] == "weight" and "embeddings" in parts[-2]:
-        parts = parts[:-1]
-    elif parts[-1] == "weight" and value.ndim == 2:
-        parts[-1], transpose = "kernel", True
-    return "bert/" + "/".join(parts), transpose
-
-
-def write_google_checkpoint(folder, config, state):
-    graph = tf.Graph()
-    with graph.as_default():
-        variables = []
-        for hf_name, value in state.items():
-            name, transpose = google_name(hf_name, value)
-            value = value.T if transpose else value
-            variables.append(tf.compat.v1.Variable(value, name=name))
-            variables.append(tf.compat.v1.Variable(np.zeros_like(value), name=name + "/adam_m"))
-        variables.append(tf.compat.v1.Variable(7, name="global_step", dtype=tf.int64))
-        saver = tf.compat.v1.train.Saver(variables)
-        with tf.compat.v1.Session(graph=graph) as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            saver.save(session, str(folder / "bert_model.ckpt"))
-    with open(folder / "bert_config.json", "w") as f:
-        json.dump(config, f)
 
 
 @pytest.fixture
@@ -69,15 +37,16 @@ def test_missing_tensor_is_named(source_backbone, tmp_path):
     state = backbone_state_dict(source_backbone)
     del state["encoder.layer.1.output.dense.weight"]
     write_google_checkpoint(tmp_path, source_backbone.bert_config.to_hf_dict(), state)
-    with pytest.raises(KeyError, match=r"bert_model\.ckpt.*encoder\.layer\.1\.output\.dense\.weight"):
+    with pytest.raises(UserError, match=r"bert_model\.ckpt.*encoder\.layer\.1\.output\.dense\.weight"):
         BertBackbone.from_pretrained(str(tmp_path))
 
 
-def test_shape_mismatch_names_tensor_and_both_shapes(source_backbone, tmp_path):
+def test_shape_mismatch_names_field_tensor_and_both_shapes(source_backbone, tmp_path):
     config = source_backbone.bert_config.to_hf_dict()
     config["intermediate_size"] = 40
     write_google_checkpoint(tmp_path, config, backbone_state_dict(source_backbone))
-    with pytest.raises(ValueError, match=r"intermediate\.dense\.weight.*\(37, 32\).*\(32, 40\)"):
+    with pytest.raises(UserError, match=r"bert_config\.json: intermediate_size=40 disagrees.*"
+                                        r"intermediate\.dense\.weight.*\(37, 32\).*\(40, 32\)"):
         BertBackbone.from_pretrained(str(tmp_path))
 
 
@@ -85,7 +54,8 @@ def test_vocab_size_disagreeing_with_config(source_backbone, tmp_path):
     config = source_backbone.bert_config.to_hf_dict()
     config["vocab_size"] = 120
     write_google_checkpoint(tmp_path, config, backbone_state_dict(source_backbone))
-    with pytest.raises(ValueError, match=r"vocabulary size disagrees.*99 rows.*vocab_size=120"):
+    with pytest.raises(UserError, match=r"vocab_size=120 disagrees.*word_embeddings.*\(99, 32\)"
+                                        r".*\(120, 32\).*set vocab_size to 99"):
         BertBackbone.from_pretrained(str(tmp_path))
 
 

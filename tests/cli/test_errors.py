@@ -94,3 +94,24 @@ def test_a_sequence_length_beyond_the_model_stops_before_training(tiny, tmp_path
     assert err.startswith("kbk finetune classify: error: sequence_length=64 is more than the "
                           f"{POSITIONS} positions") and err.count("\n") == 1
     assert not (output / "history.csv").exists()
+
+
+def test_verbose_brings_tensorflow_logs_back(monkeypatch):
+    """TensorFlow's log lines are silenced by default; `--verbose` (after the command, or
+    `kbk --verbose` before a training command, whose own `--verbose` is Keras' progress) or
+    `--debug` skips the silencing."""
+    parser = cli.build_parser()
+    assert parser.parse_args(["predict", "--model", "m", "--verbose"]).tensorflow_logs
+    assert parser.parse_args(["--verbose", "export", "--model", "m", "--output", "o"]
+                             ).tensorflow_logs
+    train = parser.parse_args(["finetune", "classify", "--verbose", "0"])
+    assert train.verbose == 0 and not train.tensorflow_logs
+    assert parser.parse_args(["--verbose", "finetune", "classify"]).tensorflow_logs
+    quieted = []
+    monkeypatch.setattr(cli, "quiet_tensorflow", lambda: quieted.append(True))
+    for argv, quiet in ((["predict", "--model", "no/such", "x"], True),
+                        (["predict", "--model", "no/such", "x", "--verbose"], False)):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        assert quieted == ([True] if quiet else []), argv
+        quieted.clear()

@@ -61,6 +61,20 @@ def test_malformed_files_name_file_and_line(name, scheme, message):
         read_conll(NER / name, scheme=scheme)
 
 
+@pytest.mark.parametrize("content, message", [
+    ("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP\n",
+     r"x\.conll:3: 3 columns, fewer than the 4 of line 1 \(the tag is the last column, so its "
+     r"tag would be 'B-NP'"),
+    ("Jane B-PER\nleft NN O\n", r"x\.conll:2: 3 columns, more than the 2 of line 1"),
+    (b"Jane B-PER\n\nZo\xeb B-PER\n", r"x\.conll:3: not utf-8 text"),
+])
+def test_the_column_layout_holds_for_the_whole_file(tmp_path, content, message):
+    path = tmp_path / "x.conll"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ConllDataError, match=message):
+        read_conll(path)
+
+
 def test_unknown_dev_tag_and_empty_file(tmp_path):
     dev = read_conll(NER / "bioes.conll")
     with pytest.raises(ConllDataError, match=r"bioes.conll:2: tag 'E-PER' is not in the label"):

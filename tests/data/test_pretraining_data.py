@@ -15,6 +15,7 @@ from keras_bert_kit.data.pretraining_data import (
     detect_input_format,
     read_documents,
 )
+from keras_bert_kit.data.pretraining_records import count_records, read_stats
 from keras_bert_kit.text.bert_tokenizer import read_vocabulary
 from tests.conftest import DATA
 
@@ -280,25 +281,42 @@ def test_each_input_file_starts_a_document(tmp_path, vocab_file):
     assert 6 <= result.stats["instances"] <= 12  # 1 or 2 pairs per document and pass
 
 
-def test_work_units_cover_every_sentence_once(monkeypatch):
-    monkeypatch.setattr(pretraining_data, "_TOKENS_PER_TASK", 100)
-    rng = np.random.default_rng(0)
-    sentence_lengths = rng.integers(1, 40, 200)
-    corpus = pretraining_data._Corpus(
-        tokens=np.zeros(sentence_lengths.sum(), np.int32),
-        sentence_starts=np.r_[0, np.cumsum(sentence_lengths)],
-        doc_starts=np.array([0, 3, 4, 150, 151, 200]),  # short documents and long ones
-    )
-    units = corpus.work_units()
-    pieces = [piece for unit in units for piece in unit]
-    assert [p[1] for p in pieces[1:]] == [p[2] for p in pieces[:-1]]  # contiguous, in order
-    assert pieces[0][1] == 0 and pieces[-1][2] == 200 and all(p[1] < p[2] for p in pieces)
-    for doc, first, end in pieces:
-        assert corpus.doc_starts[doc] <= first and end <= corpus.doc_starts[doc + 1]
-    assert [p for p in pieces if p[0] in (0, 1, 3)] == [(0, 0, 3), (1, 3, 4), (3, 150, 151)]
-    assert len([p for p in pieces if p[0] == 2]) > 10  # the long document is cut
-    starts = corpus.sentence_starts
-    assert all(sum(starts[e] - starts[f] for _, f, e in unit) >= 100 for unit in units[:-1])
+def test_output_does_not_depend_on_file_order_or_bucket_size(corpus, vocab_file, created,
+                                                             tmp_path, monkeypatch):
+    """Records are seeded per document and shuffled by key: the order files arrive in and how
+    the external shuffle splits its buckets (here: 2 buckets, each split again) change nothing."""
+    monkeypatch.setattr(pretraining_data, "_MAX_BUCKETS", 2)
+    monkeypatch.setattr(pretraining_data, "_BUCKET_BYTES", 64 << 10)
+    monkeypatch.setattr(pretraining_data, "_INSTANCE_TOKENS_PER_TASK", 30_000)  # many tasks
+    files = sorted(corpus.glob("*.txt"), reverse=True)
+    again = create_pretraining_data(files, vocab_file, tmp_path, num_shards=2, **SMALL)
+    for ours, theirs in zip(created.shards, again.shards):
+        assert Path(ours).read_bytes() == Path(theirs).read_bytes()
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [os.path.basename(s) for s in again.shards] + [pretraining_data.STATS_FILE])
+
+
+def test_stats_count_the_records_of_every_shard(created):
+    stats = read_stats(os.path.dirname(created.shards[0]))
+    assert stats == created.stats
+    assert stats["shards"] == [os.path.basename(s) for s in created.shards]
+    assert stats["shard_records"] == [count_records(s) for s in created.shards]
+    assert sum(stats["shard_records"]) == stats["records"] == stats["instances"]
+    assert abs(stats["shard_records"][0] - stats["shard_records"][1]) < 0.1 * stats["records"]
+    for fraction, shard in zip(stats["shard_masked_fractions"], created.shards):
+        records = parse([shard])
+        non_special = (records["input_mask"].sum(1) - 3).sum()
+        assert fraction == pytest.approx(records["masked_lm_weights"].sum() / non_special)
+
+
+def test_a_killed_runs_scratch_is_removed_by_the_next_run(corpus, vocab_file, tmp_path):
+    stale = tmp_path / ".kbk-pretraining-999999999"  # no such process
+    (stale / "buckets").mkdir(parents=True)
+    (stale / "pieces.bin").write_bytes(b"left over")
+    result = create_pretraining_data(corpus / "persuasion.txt", vocab_file, tmp_path,
+                                     dupe_factor=1, progress=False)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [os.path.basename(result.shards[0]), pretraining_data.STATS_FILE])
 
 
 # sha256 of the one shard of a tiny run (the first 400 lines of Persuasion, MiniLM's vocabulary,

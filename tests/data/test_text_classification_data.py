@@ -79,6 +79,17 @@ def test_training_vocabulary_is_reused_and_unknown_labels_name_file_and_line(tmp
         read_classification_file(dev, "text", "intent", label_vocabulary=train.label_vocabulary)
 
 
+def test_a_dev_label_spelled_differently_names_the_training_spelling(tmp_path):
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("sentence\tlabel\na\t0\nb\t1.0\n")
+    with pytest.raises(ClassificationDataError,
+                       match=r"dev\.tsv:3: label '1\.0' is not in the label vocabulary \['0', "
+                             r"'1'\] \(the training file writes this class '1'"):
+        read_classification_file(dev, "sentence", "label", label_vocabulary=["0", "1"])
+    one_class = read_classification_file(dev, "sentence", "label", label_vocabulary=["0", "1.0"])
+    assert one_class.labels.tolist() == [0, 1]
+
+
 def test_unlabeled_file():
     ex = read_classification_file(CLS / "mrpc_like.tsv", "#1 String", pair_column="#2 String")
     assert ex.labels is None and ex.label_vocabulary is None and len(ex.pairs) == 3
@@ -111,7 +122,20 @@ def test_build_label_vocabulary_orders():
     ("list.jsonl", '{"sentence": "ok", "label": ["a", "b"]}\n', {}, r"list\.jsonl:1: .*task='multilabel'"),
     ("quote.csv", 'sentence,label\n"never closed,1\n', {}, r"quote\.csv:2: unexpected end of data"),
     ("data.txt", "x\n", {}, r"data\.txt: cannot tell the format from the suffix '\.txt'"),
-    ("latin1.tsv", b"sentence\tlabel\ncaf\xe9\t1\n", {}, r"latin1\.tsv: not utf-8-sig text"),
+    ("latin1.tsv", b"sentence\tlabel\ncaf\xe9\t1\n", {},
+     r"latin1\.tsv:2: not utf-8-sig text \(byte b'\\xe9'"),
+    ("spellings.tsv", "sentence\tlabel\na\t0\nb\t1\nc\t1.0\nd\t0\n", {},
+     r"spellings\.tsv:4: label '1\.0' and label '1' \(line 3\) are the same number"),
+    ("stray.tsv", "sentence\tlabel\na\t0\nb\t1\nc\tpositive\nd\t0\n", {},
+     r"stray\.tsv:4: label 'positive' among labels like '0' \(line 2\): the label column mixes"),
+    ("stray_number.jsonl", '{"sentence": "a", "label": "pos"}\n{"sentence": "b", "label": 1}\n'
+     '{"sentence": "c", "label": "neg"}\n', {},
+     r"stray_number\.jsonl:2: label '1' among labels like 'pos' \(line 1\)"),
+    ("one_class.tsv", "sentence\tlabel\na\tpos\nb\tpos\n", {},
+     r"one_class\.tsv:2: every example is labelled 'pos'; a classifier needs at least two"),
+    ("multi_spellings.jsonl", '{"sentence": "a", "label": ["1", "2"]}\n'
+     '{"sentence": "b", "label": ["02"]}\n', dict(task="multilabel"),
+     r"multi_spellings\.jsonl:2: label '02' and label '2' \(line 1\)"),
 ])
 def test_errors_name_file_and_line(tmp_path, name, content, kwargs, message):
     path = tmp_path / name

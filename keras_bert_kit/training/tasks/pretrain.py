@@ -11,10 +11,16 @@ folder, besides what the runner writes (`model.keras`: the latest checkpoint, `h
   `tokenizer_config.json`) and `pretrainer.keras`.
 
 Training runs as `total_steps // save_every_steps` "virtual epochs" of `save_every_steps`
-optimizer steps over an endless, deterministically shuffled stream of batches, so a killed run
-resumes where it stopped (`training/resume.py`). Under `MultiWorkerMirroredStrategy` every worker
-runs the same command; the chief writes to the output folder, the other workers to
-`output/workers/<type>-<index>`, and a worker reads its share of the files.
+optimizer steps over an endless, deterministically shuffled stream of batches (a `BatchStream`),
+so a stopped run resumes at the step it stopped at (`training/resume.py`). Under
+`MultiWorkerMirroredStrategy` every worker runs the same command and reads its own shard of the
+records (its files when there are at least as many files as workers, else its rows of each
+batch); only the chief writes to the output folder (`docs/distributed.md`).
+
+Record counts (for the default step count and the evaluation's length) come from the
+`pretraining_stats.json` that `create_pretraining_data` writes next to its shards, so a start
+does not read the corpus; record files without one (Google's script, other tools) are read once
+to count them, which also names a corrupt file before training starts.
 
 Example:
 >>> PretrainHooks.required, PretrainHooks.flags["train"]["flag"]
@@ -65,7 +71,6 @@ class PretrainHooks(TaskHooks):
                             "(weights)")
 
     def read_data(self):
-        from keras_bert_kit.data.pretraining_records import count_records
         from keras_bert_kit.text.bert_tokenizer import BertTokenizer, read_vocabulary
 
         model, data, options = self.config.model, self.config.data, self.config.options
@@ -81,10 +86,9 @@ class PretrainHooks(TaskHooks):
         if self.is_text or self.eval_is_text or options.dynamic_masking:
             self.tokenizer = BertTokenizer.from_vocabulary(self.vocabulary,
                                                            lowercase=self.do_lower_case)
-        # Reading every record file once up front names a corrupt one before anything else runs.
         records = (([] if self.is_text else self.train_files)
                    + ([] if self.eval_is_text or not self.eval_files else self.eval_files))
-        self.counts = {f: count_records(f) for f in records}
+        self.counts = record_counts(records)
         self._count_steps()
 
     def _count_steps(self):
@@ -113,10 +117,11 @@ class PretrainHooks(TaskHooks):
     def datasets(self, model):
         import tensorflow as tf
 
+        from keras_bert_kit.training.hooks import BatchStream
         from keras_bert_kit.training.strategy import num_workers
 
         backbone, options = model.backbone, self.config.options
-        for path in self.counts:
+        for path in _first_file_per_folder(self.counts):  # one data run, one vocabulary
             _check_records(path, len(self.vocabulary), backbone, self.vocab_file)
         if (self.is_text or self.eval_is_text) and (
                 options.max_seq_length > backbone.max_sequence_length):
@@ -126,24 +131,33 @@ class PretrainHooks(TaskHooks):
         masking = dict(max_seq_length=options.max_seq_length,
                        max_predictions_per_seq=options.max_predictions_per_seq,
                        masked_lm_prob=options.masked_lm_prob,
-                       whole_word_mask=options.whole_word_mask,
-                       workers=num_workers(self.runner.strategy))
-        batches_per_epoch = self.save_every_steps * self.accumulation
-        train = _dataset(self.train_files, self.is_text, self.tokenizer, batch_size, seed,
-                         training=True, dynamic_masking=options.dynamic_masking, **masking)
-        train = train.skip(self.runner.restored_epoch * batches_per_epoch)
+                       whole_word_mask=options.whole_word_mask)
+
+        def make(shard_batch_size, num_shards, shard_index):
+            return _shard(self.train_files, shard_batch_size, num_shards, shard_index,
+                          lambda files, size: _dataset(
+                              files, self.is_text, self.tokenizer, size, seed, training=True,
+                              dynamic_masking=options.dynamic_masking, **masking))
+
         self.eval_dataset = None
         if self.eval_files:
             self.eval_dataset = _dataset(self.eval_files, self.eval_is_text, self.tokenizer,
                                          batch_size, seed, training=False, dynamic_masking=False,
                                          **masking)
+            if num_workers(self.runner.strategy) > len(self.eval_files):
+                # Keras splits the evaluation over the workers: by record, with too few files.
+                options_ = tf.data.Options()
+                policy = tf.data.experimental.AutoShardPolicy.DATA
+                options_.experimental_distribute.auto_shard_policy = policy
+                self.eval_dataset = self.eval_dataset.with_options(options_)
             if not self.eval_is_text:  # a known length lets Keras end each pass without a warning
                 batches = -(-sum(self.counts[f] for f in self.eval_files) // batch_size)
                 self.eval_dataset = self.eval_dataset.apply(
                     tf.data.experimental.assert_cardinality(batches))
-        return train, dict(epochs=self.total_steps // self.save_every_steps,
-                           steps_per_epoch=batches_per_epoch, validation_data=self.eval_dataset,
-                           validation_steps=options.eval_steps)
+        return BatchStream(make, batch_size), dict(
+            epochs=self.total_steps // self.save_every_steps,
+            steps_per_epoch=self.save_every_steps * self.accumulation,
+            validation_data=self.eval_dataset, validation_steps=options.eval_steps)
 
     def schedule_batches(self):
         # Keras' learning-rate schedule counts batches, also with gradient accumulation.
@@ -170,9 +184,13 @@ class PretrainHooks(TaskHooks):
     def results(self, model, history, best):
         from keras_bert_kit.training.resume import last_history_row
 
+        resumed = self.runner.position.batches(self.save_every_steps * self.accumulation)
+        train = ({k: float(v[-1]) for k, v in history.history.items()}
+                 if history is not None and history.history else
+                 last_history_row(os.path.join(self.runner.output_dir, "history.csv")))
         result = {"optimizer_steps": int(model.optimizer.iterations.numpy()),
-                  "resumed_from_step": self.runner.restored_epoch * self.save_every_steps,
-                  "train": last_history_row(os.path.join(self.runner.output_dir, "history.csv"))}
+                  "resumed_from_step": resumed // self.accumulation, "train": train,
+                  "weights_sha256": weights_digest(model)}
         if self.eval_dataset is not None:
             result["eval"] = self.runner.evaluate(model, self.eval_dataset,
                                                   steps=self.config.options.eval_steps)
@@ -209,6 +227,66 @@ def expand_files(patterns, name):
     if any(text) and not all(text):
         raise UserError(f"{name} mixes text files and TFRecords: {files}")
     return files, all(text)
+
+
+def record_counts(files):
+    """`{file: number of records}`, from the data tool's stats files where there are some.
+
+    `create_pretraining_data` writes `pretraining_stats.json` (`shards`, `shard_records`) next to
+    its shards (`data.pretraining_records.read_stats`); a file that no stats file of its folder
+    lists is read in full to count it (a corrupt file fails here, named).
+
+    Example:
+    >>> with tf.io.TFRecordWriter("a.tfrecord") as writer:
+    ...     writer.write(b"x")
+    >>> with open("pretraining_stats.json", "w") as f:
+    ...     json.dump({"records": 7, "shards": ["b.tfrecord"], "shard_records": [7]}, f)
+    >>> record_counts(["a.tfrecord"])  # not in the stats file: counted
+    {'a.tfrecord': 1}
+    """
+    from keras_bert_kit.data.pretraining_records import count_records, read_stats
+
+    listed = {}
+    for folder in dict.fromkeys(os.path.dirname(os.path.abspath(f)) for f in files):
+        try:
+            stats = read_stats(folder)
+        except (FileNotFoundError, ValueError):
+            continue
+        listed.update({os.path.join(folder, name): int(count) for name, count in
+                       zip(stats["shards"], stats["shard_records"])})
+    return {f: listed.get(os.path.abspath(f)) or count_records(f) for f in files}
+
+
+def weights_digest(model):
+    """SHA-256 of `model`'s weights (bitwise equal weights, equal digests; workers compare theirs).
+
+    Example:
+    >>> len(weights_digest(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])))
+    64
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def _first_file_per_folder(files):
+    return list({os.path.dirname(os.path.abspath(f)): f for f in reversed(list(files))}.values())
+
+
+def _shard(files, batch_size, num_shards, index, dataset):
+    """Shard `index` of `num_shards` of `dataset(files, batch_size)`: its files when there are
+    enough, else its rows of each batch of `num_shards * batch_size`."""
+    if num_shards == 1:
+        return dataset(files, batch_size)
+    if len(files) >= num_shards:
+        return dataset(files[index::num_shards], batch_size)
+    import tensorflow as tf
+
+    return dataset(files, batch_size * num_shards).map(
+        lambda *batch: tf.nest.map_structure(lambda t: t[index::num_shards], batch))
 
 
 def _default_lower_case(preset, init):
@@ -263,7 +341,7 @@ def _check_records(path, vocabulary_size, backbone, vocab_file):
                             f"{backbone.max_sequence_length} positions")
 
 
-def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_masking, workers,
+def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_masking,
              max_seq_length, max_predictions_per_seq, masked_lm_prob, whole_word_mask):
     """Batches of one split: endless and shuffled for training, one ordered pass otherwise."""
     import tensorflow as tf
@@ -289,9 +367,4 @@ def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_m
         dataset = read_pretraining_records(
             files, batch_size, shuffle=training, repeat=training, seed=seed, validate=False,
             masker=masker, drop_remainder=training)
-    if workers > 1 and len(files) < workers:
-        options = tf.data.Options()
-        policy = tf.data.experimental.AutoShardPolicy.DATA
-        options.experimental_distribute.auto_shard_policy = policy
-        dataset = dataset.with_options(options)
     return dataset

