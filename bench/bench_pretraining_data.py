@@ -137,7 +137,8 @@ def run_once(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
-    parser.add_argument("--runners", nargs="+", default=["local"], choices=["local", "direct", "old"])
+    parser.add_argument("--runners", nargs="+", default=["local"],
+                        choices=["local", "direct", "old"])
     parser.add_argument("--scales", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--copies", type=int, default=5, help="copies of Austen per scale unit")
     parser.add_argument("--dupe-factor", type=int, default=10)

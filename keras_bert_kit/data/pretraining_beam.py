@@ -200,8 +200,7 @@ class _BeamRun:
             _SumCombineFn(len(COUNT_NAMES)))
         num_shards = counts | "NumShards" >> beam.Map(
             lambda c: len(shard_names(options["num_shards"], int(c[0]), options["gzip"])))
-        keyed = made.records | "ShardOf" >> beam.Map(
-            lambda record, n: (shard_of(record[0], n), record), side(num_shards))
+        keyed = made.records | "ShardOf" >> beam.FlatMap(_split_by_shard, side(num_shards))
         every_shard = num_shards | "EveryShard" >> beam.FlatMap(
             lambda n: [(j, None) for j in range(n)])
         written = ((keyed, every_shard) | "Together" >> beam.Flatten()
@@ -219,8 +218,8 @@ class _BeamRun:
         """
         import tensorflow as tf
 
-        shard, records = shard_and_records
-        records = sorted(r for r in records if r is not None)
+        shard, batches = shard_and_records
+        records = sorted(r for batch in batches if batch is not None for r in zip(*batch))
         name = shard_names(num_shards, 0, self.options["gzip"])[shard]
         compression = "GZIP" if self.options["gzip"] else ""
         with tempfile.TemporaryDirectory() as folder:
@@ -284,7 +283,8 @@ if beam is not None:
             yield beam.pvalue.TaggedOutput("corpus", counts)
 
     class _MakeInstances(beam.DoFn):
-        """piece (+ the random-next pool) → `(key, record, masked, non_special)` of every pass;
+        """piece (+ the random-next pool) → the records of every pass as one batch
+        `(keys, records, masked, non_special)` (few large elements: less overhead per record);
         a `counts` output of their summed `COUNT_NAMES`."""
 
         def __init__(self, config, is_continuation, dupe_factor):
@@ -295,11 +295,13 @@ if beam is not None:
         def process(self, piece, pool):
             if self._maker is None or self._maker.pool is not pool:
                 self._maker = InstanceMaker(self.config, self.is_continuation, pool)
-            counts = np.zeros(len(COUNT_NAMES), np.int64)
+            batch, counts = ([], [], [], []), np.zeros(len(COUNT_NAMES), np.int64)
             for dupe in range(self.dupe_factor):
                 made = self._maker.instances(piece, dupe)
                 counts += made.counts
-                yield from zip(made.keys, made.records, made.masked, made.non_special)
+                for column, values in zip(batch, made):
+                    column.extend(values)
+            yield batch
             yield beam.pvalue.TaggedOutput("counts", counts)
 
     class _SumCombineFn(beam.CombineFn):
@@ -341,6 +343,16 @@ if beam is not None:
 
         def extract_output(self, sample):
             return sample.pool()
+
+
+def _split_by_shard(batch, num_shards):
+    """`(shard, part of the batch)` for each shard that records of `batch` fall into."""
+    parts = {}
+    for key, record, masked, non_special in zip(*batch):
+        part = parts.setdefault(shard_of(key, num_shards), ([], [], [], []))
+        for column, value in zip(part, (key, record, masked, non_special)):
+            column.append(value)
+    return parts.items()
 
 
 def _pipeline_options(runner, flags, num_workers):

@@ -319,7 +319,8 @@ class _LocalRun:
         spill = _Spill(os.path.join(self.scratch, "pieces.bin"),
                        max(1, _INSTANCE_TOKENS_PER_TASK // options["dupe_factor"]))
         corpus = dict(documents=0, sentences=0, corpus_tokens=0)
-        tasks = [(path, options["input_format"], options["jsonl_text_field"]) for path in self.files]
+        tasks = [(path, options["input_format"], options["jsonl_text_field"])
+                 for path in self.files]
         with spill, tqdm(total=len(tasks), desc="reading", unit="file",
                          disable=not self.progress) as bar:
             for documents in _ordered_map(pool, _read_file_task, tasks, window=4):
@@ -346,7 +347,8 @@ class _LocalRun:
     def _num_buckets(self, corpus_tokens):
         """Buckets of about `_BUCKET_BYTES` of records, from an estimate of the records' size
         (pass 3 splits a bucket that turns out larger)."""
-        length, predictions = self.options["max_seq_length"], self.options["max_predictions_per_seq"]
+        length = self.options["max_seq_length"]
+        predictions = self.options["max_predictions_per_seq"]
         bytes_per_record = 4 * length + 7 * predictions + 150
         records = self.options["dupe_factor"] * corpus_tokens / (0.8 * (length - 3))
         return int(min(_MAX_BUCKETS, max(1, math.ceil(records * bytes_per_record / _BUCKET_BYTES))))

@@ -546,7 +546,8 @@ class InstanceMaker:
         return Instances(keys, records, masked, non_special, np.array(counts, np.int64))
 
     def _pairs(self, piece, rng):
-        """Yields `(tokens_a, tokens_b, is_random_next)` of a piece, as Google does for a document."""
+        """Yields `(tokens_a, tokens_b, is_random_next)` of a piece, as Google's script does for
+        a document."""
         starts, tokens, config = piece.sentence_starts.tolist(), piece.tokens, self.config
         end = len(starts) - 1
         max_num_tokens = config.max_seq_length - 3

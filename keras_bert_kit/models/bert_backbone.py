@@ -39,6 +39,11 @@ class BertBackbone(keras.Model):
         layer_norm_epsilon: LayerNorm epsilon.
         initializer_range: stddev of the truncated-normal initializer.
         dtype: a dtype or `keras.DTypePolicy` (e.g. `"mixed_bfloat16"`); default: the global policy.
+        attention_cls: the attention layer of every block (default `BertSelfAttention`); a
+            registered Keras class taking `hidden_dim`, `num_heads`, `dropout`,
+            `initializer_range` (see `TransformerEncoder`). Checkpoints load into it when it
+            keeps `BertSelfAttention`'s weights (a subclass that changes the computation).
+        attention_kwargs: extra constructor arguments of `attention_cls`.
 
     Example:
     >>> import numpy as np
@@ -53,11 +58,15 @@ class BertBackbone(keras.Model):
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
                  hidden_act="gelu", dropout=0.1, attention_dropout=0.1, max_sequence_length=512,
                  num_segments=2, layer_norm_epsilon=1e-12, initializer_range=0.02, dtype=None,
-                 **kwargs):
+                 attention_cls=None, attention_kwargs=None, **kwargs):
         # Validates the combination (heads divide width, known activation).
         BertConfig(vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, hidden_act,
                    dropout, attention_dropout, max_sequence_length, num_segments,
                    layer_norm_epsilon, initializer_range)
+
+        attention = {} if attention_cls is None else {"attention_cls": attention_cls}
+        if attention_kwargs:
+            attention["attention_kwargs"] = dict(attention_kwargs)
 
         # === Layers ===
         self.embeddings = BertEmbeddings(
@@ -70,7 +79,7 @@ class BertBackbone(keras.Model):
                 hidden_dim=hidden_dim, num_heads=num_heads, intermediate_dim=intermediate_dim,
                 activation=hidden_act, dropout=dropout, attention_dropout=attention_dropout,
                 layer_norm_epsilon=layer_norm_epsilon, initializer_range=initializer_range,
-                dtype=dtype, name=f"transformer_layer_{i}")
+                dtype=dtype, name=f"transformer_layer_{i}", **attention)
             for i in range(num_layers)
         ]
         self.pooler = BertPooler(hidden_dim, initializer_range=initializer_range, dtype=dtype,
@@ -101,6 +110,8 @@ class BertBackbone(keras.Model):
         self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
+        self.attention_cls = attention_cls
+        self.attention_kwargs = dict(attention_kwargs) if attention_kwargs else None
 
     def call(self, inputs, training=None, mask=None, query_positions=None):
         """The functional graph; with `query_positions`, the last block only at those rows.
@@ -164,7 +175,15 @@ class BertBackbone(keras.Model):
             "trainable": self.trainable,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
             **self.bert_config.to_dict(),
+            **self._attention_config(),
         }
+
+    def _attention_config(self):
+        """The attention class by its registered name (None: the default; older files lack it)."""
+        name = self.attention_cls
+        if name is not None and not isinstance(name, str):
+            name = keras.saving.get_registered_name(name)
+        return {"attention_cls": name, "attention_kwargs": self.attention_kwargs}
 
     @classmethod
     def from_config(cls, config):

@@ -3,6 +3,7 @@
 import logging
 import math
 import os
+import threading
 
 import keras
 
@@ -12,17 +13,54 @@ from keras_bert_kit.training.resume import Position, save_backup
 logger = logging.getLogger(__name__)
 
 
+def outside_distribution(function, *args):
+    """Calls `function(*args)` outside any `tf.distribute` scope (in a helper thread if needed).
+
+    Keras 3's saving builds a throwaway optimizer on every save (its attribute skip list is never
+    cached: `get_attr_skipset` in keras/src/saving/saving_lib.py reads another key than it
+    writes). Under the scope of `MultiWorkerMirroredStrategy` (the runner's `fit`) its variables
+    are created with a broadcast to every worker, so a save by the chief alone would leave the
+    workers' collectives out of step. Strategy scopes belong to a thread: in a helper thread the
+    throwaway variables are plain ones, and the chief can save alone.
+
+    Example:
+    >>> outside_distribution(sum, [1, 2])
+    3
+    """
+    import tensorflow as tf
+
+    if not tf.distribute.has_strategy():
+        return function(*args)
+    outcome = {}
+
+    def call():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=call, name="kbk-save")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 class BestModelCheckpoint(keras.callbacks.Callback):
     """Saves the model after each epoch whose monitored score is the best so far.
 
     Like `keras.callbacks.ModelCheckpoint(save_best_only=True)`, plus an optional `score`
     function for tasks that score the dev set themselves (entity F1, SQuAD F1): after each epoch
     it returns `(logs, payload)`; the logs are added to the epoch's logs (so `history.csv` and
-    the history get them) and the payload of the best epoch is kept in `best_payload`.
+    the history get them) and the payload of the best epoch is kept in `best_payload`. With
+    `monitor=None` it saves after every epoch (the latest model). It saves outside any
+    distribution scope (`outside_distribution`), so under multi-worker training the chief can
+    save alone.
 
     Args:
         path: the `.keras` file to write.
-        monitor: the log entry to compare (e.g. `"val_accuracy"`).
+        monitor: the log entry to compare (e.g. `"val_accuracy"`), or None (every epoch).
         mode: `"max"` or `"min"`.
         score: None, or `score(model) -> (logs, payload)` (or None: nothing to add).
 
@@ -49,6 +87,9 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         if scored is not None:
             extra, payload = scored
             logs.update(extra)
+        if self.monitor is None:
+            outside_distribution(self.model.save, self.path)
+            return
         value = logs.get(self.monitor)
         if value is None:
             logger.warning("%s is not in the logs (%s); the model is not saved", self.monitor,
@@ -58,7 +99,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         if value > self.best if self.mode == "max" else value < self.best:
             self.best, self.best_epoch, self.best_logs = value, epoch, dict(logs)
             self.best_payload = payload
-            self.model.save(self.path)
+            outside_distribution(self.model.save, self.path)
 
 
 class HuggingFaceCheckpoint(keras.callbacks.Callback):
@@ -186,4 +227,5 @@ class TrainingBackup(keras.callbacks.Callback):
 
     def _save(self, position):
         if self.write:
-            save_backup(self.model, self.backup_dir, position, self.batches_per_epoch)
+            outside_distribution(save_backup, self.model, self.backup_dir, position,
+                                 self.batches_per_epoch)

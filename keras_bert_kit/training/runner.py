@@ -124,11 +124,15 @@ class Runner:
             Preempted: SIGTERM (a `SystemExit` with status 143), after the backup of a
                 resumable task.
         """
-        from keras_bert_kit.training.preemption import TerminationWatch
+        from keras_bert_kit.training.preemption import Preempted, TerminationWatch
 
         with TerminationWatch(self.config.run.grace_period) as self.watch:
             try:
                 return self._run()
+            except Preempted as stop:
+                logger.warning("%s (exit status %d): run the same command again to resume", stop,
+                               stop.code)
+                raise
             finally:
                 if not self.is_chief and self.output_dir:
                     shutil.rmtree(self.output_dir, ignore_errors=True)
@@ -246,14 +250,12 @@ class Runner:
 
         from keras_bert_kit.training.callbacks import BestModelCheckpoint
 
-        path = os.path.join(self.output_dir, "model.keras")
-        monitor = self.hooks.monitor()
-        if monitor is None:
-            checkpoint = keras.callbacks.ModelCheckpoint(path)
-        else:  # every worker scores the dev set (collectives); the others save to a temporary folder
-            checkpoint = BestModelCheckpoint(path, *monitor, score=self.hooks.dev_scores)
+        monitor = self.hooks.monitor() or (None, "max")
+        # Every worker scores the dev set (collectives); the others save to a temporary folder.
+        checkpoint = BestModelCheckpoint(os.path.join(self.output_dir, "model.keras"), *monitor,
+                                         score=self.hooks.dev_scores)
         callbacks = [keras.callbacks.TerminateOnNaN()]
-        if self.is_chief or monitor is not None:
+        if self.is_chief or monitor[0] is not None:
             callbacks.append(checkpoint)
         if self.is_chief:
             history = os.path.join(self.output_dir, "history.csv")

@@ -10,7 +10,12 @@ import tensorflow as tf
 
 from keras_bert_kit.data.masking import DynamicMasker, dynamic_pretraining_dataset
 from keras_bert_kit.data.pretraining_data import create_pretraining_data
-from keras_bert_kit.data.pretraining_records import google_feature_spec, read_pretraining_records
+from keras_bert_kit.data.pretraining_records import (
+    count_records,
+    google_feature_spec,
+    read_pretraining_records,
+    read_stats,
+)
 from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 from tests.conftest import DATA
 
@@ -112,6 +117,21 @@ def test_corrupt_or_missing_file_is_named(records, tmp_path):
         bad.unlink()
     with pytest.raises(FileNotFoundError, match="nothing"):
         read_pretraining_records(str(tmp_path / "nothing*.tfrecord"), batch_size=8)
+
+
+def test_stats_give_the_record_counts_without_reading_the_shards(records, tmp_path):
+    for shard in records:
+        folder = Path(shard).parent
+        stats = read_stats(folder)
+        assert stats == read_stats(folder / "pretraining_stats.json")
+        assert dict(zip(stats["shards"], stats["shard_records"])) == {
+            Path(shard).name: count_records(shard)}
+        assert stats["records"] == count_records(shard)
+    with pytest.raises(FileNotFoundError, match="count_records"):
+        read_stats(tmp_path)
+    (tmp_path / "pretraining_stats.json").write_text('{"instances": 3}')
+    with pytest.raises(ValueError, match="no records, shards, shard_records"):
+        read_stats(tmp_path)
 
 
 def tiny_pretrainer(vocabulary_size):

@@ -403,8 +403,9 @@ def _answers(outcome, lines):
     if outcome.code:
         return outcome
     rows = _rows(outcome)
-    outcome.message = (f"{len(rows)} JSON lines for {lines} input lines; texts "
-                       f"{[r.get('text', r.get('question')) for r in rows[:3]]!r}"
+    texts = [r.get("text", r.get("question")) for r in rows[:3]]
+    texts = [t if len(t) <= 40 else f"{t[:30]}... ({len(t)} characters)" for t in texts]
+    outcome.message = (f"{len(rows)} JSON lines for {lines} input lines; texts {texts!r}"
                        + ("..." if len(rows) > 3 else ""))
     return with_disk(outcome, "nothing written")
 

@@ -124,3 +124,37 @@ def test_bad_query_positions_are_one_clear_error(positions):
     backbone = BertBackbone(**TINY)
     with pytest.raises(ValueError, match=r"query_positions must be \[batch, num_positions\] integer"):
         backbone(random_inputs(batch=1, seq=11), query_positions=positions)
+
+
+def test_an_attention_variant_is_one_class_passed_to_the_backbone(tmp_path):
+    """A new attention (one subclass, no other file touched) runs in every block, changes the
+    outputs as it should, keeps the checkpoint weights, and round-trips through `.keras`."""
+    from tests.layers.test_attention import ScaledScoresAttention
+
+    from keras_bert_kit.training.saving import load_model
+
+    ids = np.array([[101, 7592, 2088, 102, 0]])
+    inputs = {"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": (ids != 0).astype("int32")}
+    plain = BertBackbone.from_preset("bert_tiny_uncased", dropout=0.0, attention_dropout=0.0)
+    variant = BertBackbone.from_preset("bert_tiny_uncased", dropout=0.0, attention_dropout=0.0,
+                                       attention_cls=ScaledScoresAttention,
+                                       attention_kwargs={"score_scale": 0.5})
+    assert all(type(block.attention) is ScaledScoresAttention
+               for block in variant.transformer_layers)
+    assert [v.shape for v in variant.weights] == [v.shape for v in plain.weights]
+    variant.set_weights(plain.get_weights())
+    # Scale 1 is the plain model; 0.5 flattens the attention, so the outputs move.
+    for block in variant.transformer_layers:
+        block.attention.score_scale = 1.0
+    np.testing.assert_allclose(variant(inputs)["sequence_output"], plain(inputs)["sequence_output"],
+                               atol=1e-6)
+    for block in variant.transformer_layers:
+        block.attention.score_scale = 0.5
+    out = np.asarray(variant(inputs)["sequence_output"])
+    assert np.abs(out - np.asarray(plain(inputs)["sequence_output"])).max() > 1e-3
+
+    variant.save(tmp_path / "variant.keras")
+    reloaded = load_model(tmp_path / "variant.keras")
+    assert reloaded.get_config()["attention_cls"] == "keras_bert_kit_tests>ScaledScoresAttention"
+    np.testing.assert_array_equal(np.asarray(reloaded(inputs)["sequence_output"]), out)
+    assert plain.get_config()["attention_cls"] is None
