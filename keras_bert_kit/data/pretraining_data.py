@@ -20,12 +20,13 @@ in a hidden scratch folder inside `output_dir`:
    `random_next_pool_tokens` tokens);
 2. the workers make every document's instances in every pass and append them, framed with their
    64-bit shuffle keys, to bucket files by key range;
-3. this process sorts one bucket at a time by key (splitting a bucket further when it is too
-   large) and writes the records in key order: shard `j` holds a key range, so the shuffle is
-   global and the output does not depend on how the work was spread.
+3. the workers sort one bucket each by key (a bucket that came out too large is split by key
+   range first) while this process writes the sorted records in key order: shard `j` holds a
+   key range, so the shuffle is global and the output does not depend on how the work was
+   spread.
 
 Memory stays flat as the corpus grows: one input file, the random-next sample, one task's
-records per worker and one bucket (about 32 MB of records) at a time. Disk: the tokenized corpus
+records or one bucket per worker, and a few sorted buckets here. Disk: the tokenized corpus
 (4 bytes per token) and the records twice (buckets, shards), briefly.
 
 Differences from Google's script (small; an instance looks the same): each input file starts a
@@ -94,7 +95,7 @@ RUNNERS = ("local", "DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunne
 # Tokens x passes per task of pass 2 (its records, about 8 bytes per token, are held at once).
 _INSTANCE_TOKENS_PER_TASK = 2_000_000
 # Records per bucket of the external shuffle (pass 3 holds one bucket), and the most buckets.
-_BUCKET_BYTES = 32 << 20
+_BUCKET_BYTES = 16 << 20
 _MAX_BUCKETS = 4096
 _SUB_BUCKETS = 16
 # A record in a bucket file: shuffle key, masked positions, non-special tokens, record length.
@@ -287,8 +288,9 @@ class _LocalRun:
                 corpus, units = self._tokenize(pool, tokenizer)
                 num_buckets = self._num_buckets(corpus["corpus_tokens"])
                 counts = self._create_instances(pool, config, units, num_buckets)
-            names = shard_names(self.options["num_shards"], int(counts[0]), self.options["gzip"])
-            shard_counts = self._write_shards(names, num_buckets)
+                names = shard_names(self.options["num_shards"], int(counts[0]),
+                                    self.options["gzip"])
+                shard_counts = self._write_shards(pool, names, num_buckets)
             stats = statistics(counts, corpus, names, shard_counts, self._arguments())
             return self._publish(names, stats, old_shards)
         finally:
@@ -373,9 +375,9 @@ class _LocalRun:
                 _worker_state.clear()  # with one worker, the state lives in this process
         return counts
 
-    def _write_shards(self, names, num_buckets):
-        """Pass 3: sorts the buckets one at a time and writes the records in key order into
-        temporary shards in the scratch folder.
+    def _write_shards(self, pool, names, num_buckets):
+        """Pass 3: the workers sort the buckets (split first when too large) while this process
+        writes their records, in key order, into temporary shards in the scratch folder.
 
         Returns:
             Per shard `(records, masked positions, non-special tokens)`.
@@ -383,23 +385,27 @@ class _LocalRun:
         import tensorflow as tf
 
         options = tf.io.TFRecordOptions(compression_type="GZIP" if self.options["gzip"] else "")
-        bucket_folder = os.path.join(self.scratch, "buckets")
-        by_bucket = collections.defaultdict(list)
-        for name in sorted(os.listdir(bucket_folder)):
-            by_bucket[int(name.partition("-")[0])].append(os.path.join(bucket_folder, name))
+        # Shard j starts at key ceil(j * 2**64 / num_shards) (see `shard_of`).
+        starts = np.array([-(-(j << 64) // len(names)) for j in range(1, len(names))], np.uint64)
         shard_counts = np.zeros((len(names), 3), np.int64)
         writer, current = None, -1
         try:
-            for bucket in tqdm(range(num_buckets), desc="shuffling", unit="bucket",
-                               disable=not self.progress):
-                low, high = (-(-(b << 64) // num_buckets) for b in (bucket, bucket + 1))
-                for key, masked, non_special, record in _sorted_records(
-                        by_bucket[bucket], low, high, bucket_folder):
-                    shard = shard_of(key, len(names))
+            leaves = _bucket_leaves(os.path.join(self.scratch, "buckets"), num_buckets)
+            sorted_leaves = _ordered_map(pool, _sort_task, leaves, window=self.num_workers + 1)
+            for keys, masked, non_special, blob, ends in tqdm(
+                    sorted_leaves, total=len(leaves), desc="shuffling", unit="bucket",
+                    disable=not self.progress):
+                shards = np.searchsorted(starts, keys, side="right")
+                record_starts, record_ends = np.r_[0, ends[:-1]].tolist(), ends.tolist()
+                for shard in np.unique(shards).tolist():
+                    first, end = np.searchsorted(shards, [shard, shard + 1]).tolist()
                     while current < shard:
                         writer, current = self._next_writer(writer, names, current, options)
-                    writer.write(record)
-                    shard_counts[shard] += (1, masked, non_special)
+                    for record_start, record_end in zip(record_starts[first:end],
+                                                        record_ends[first:end]):
+                        writer.write(blob[record_start:record_end])
+                    shard_counts[shard] += (end - first, masked[first:end].sum(),
+                                            non_special[first:end].sum())
             while current < len(names) - 1:  # shards that no key fell into are empty files
                 writer, current = self._next_writer(writer, names, current, options)
         finally:
@@ -500,24 +506,24 @@ def _instances_task(task):
     return counts
 
 
-def _sorted_records(paths, low, high, folder):
-    """Yields `(key, masked, non_special, record)` of the bucket files `paths` (keys in
-    `[low, high)`) sorted by key, then record: in memory when they hold at most twice
-    `_BUCKET_BYTES`, else split into `_SUB_BUCKETS` files by key range first."""
+def _bucket_leaves(folder, num_buckets):
+    """`[(paths, low, high)]`, in key order, of the bucket files in `folder` (keys in
+    `[low, high)`), each holding at most about twice `_BUCKET_BYTES`: larger buckets are split
+    by key range into `_SUB_BUCKETS` files first, again if need be."""
+    by_bucket = collections.defaultdict(list)
+    for name in sorted(os.listdir(folder)):
+        by_bucket[int(name.partition("-")[0])].append(os.path.join(folder, name))
+    leaves = []
+    for bucket in range(num_buckets):
+        low, high = (-(-(b << 64) // num_buckets) for b in (bucket, bucket + 1))
+        leaves += _split_bucket(by_bucket[bucket], low, high, folder)
+    return leaves
+
+
+def _split_bucket(paths, low, high, folder):
+    """The leaves of one bucket (see `_bucket_leaves`); split files replace `paths`."""
     if sum(os.path.getsize(p) for p in paths) <= 2 * _BUCKET_BYTES or high - low <= _SUB_BUCKETS:
-        records = []
-        for path in paths:
-            with open(path, "rb") as f:
-                data = f.read()
-            position = 0
-            while position < len(data):
-                key, masked, non_special, length = _FRAME.unpack_from(data, position)
-                position += _FRAME.size + length
-                records.append((key, data[position - length:position], masked, non_special))
-        records.sort()
-        for key, record, masked, non_special in records:
-            yield key, masked, non_special, record
-        return
+        return [(paths, low, high)]
     width = -(-(high - low) // _SUB_BUCKETS)
     parts = [os.path.join(folder, f"split-{low:020d}-{i:02d}.bin") for i in range(_SUB_BUCKETS)]
     files = [open(p, "wb") for p in parts]
@@ -527,13 +533,34 @@ def _sorted_records(paths, low, high, folder):
                 while header := f.read(_FRAME.size):
                     key, _, _, length = _FRAME.unpack(header)
                     files[(key - low) // width].write(header + f.read(length))
+            os.remove(path)
     finally:
         for f in files:
             f.close()
+    leaves = []
     for i, part in enumerate(parts):
-        yield from _sorted_records([part], low + i * width, min(high, low + (i + 1) * width),
-                                   folder)
-        os.remove(part)
+        leaves += _split_bucket([part], low + i * width, min(high, low + (i + 1) * width), folder)
+    return leaves
+
+
+def _sort_task(leaf):
+    """The records of bucket files sorted by key, then bytes: `(keys, masked, non_special, blob,
+    ends)`, record `i` being `blob[ends[i - 1]:ends[i]]`."""
+    paths, _, _ = leaf
+    records = []
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        position = 0
+        while position < len(data):
+            key, masked, non_special, length = _FRAME.unpack_from(data, position)
+            position += _FRAME.size + length
+            records.append((key, data[position - length:position], masked, non_special))
+    records.sort()
+    columns = list(zip(*records)) or [(), (), (), ()]
+    return (np.array(columns[0], np.uint64), np.array(columns[2], np.int64),
+            np.array(columns[3], np.int64), b"".join(columns[1]),
+            np.cumsum([len(r) for r in columns[1]], dtype=np.int64))
 
 
 @contextlib.contextmanager

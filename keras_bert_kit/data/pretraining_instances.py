@@ -3,10 +3,11 @@
 Everything here is a pure function of its inputs, so that any runner, any number of workers and
 any arrival order of the documents give the same records:
 
-- text → documents: `decode_text`, `documents_from_text`, `detect_input_format` (one file's
-  bytes → lists of sentences);
+- files → documents: `expand_input_files` (local paths, folders, globs); `read_file_documents`
+  = `decode_text` + `documents_from_text` (`detect_input_format`): one file's bytes → documents,
+  each a list of sentences with its `document_key`;
 - documents → pieces: `document_key` names a document by its file's base name, its position in
-  the file and its text; `DocumentTokenizer` tokenizes a file's documents and cuts documents
+  the file and its text (not its folder); `DocumentTokenizer` tokenizes a file's documents and cuts documents
   longer than `TOKENS_PER_PIECE` tokens into `DocumentPiece`s at sentence boundaries;
 - the random-next sample: `RandomNextSample` keeps, from all pieces, those with the smallest
   seeded hash whose tokens fit a budget (a bottom-k sample: the same set whatever the order of
@@ -17,8 +18,8 @@ any arrival order of the documents give the same records:
   gives each record a seeded 64-bit shuffle key; `shard_of` maps a key to its shard, so that a
   shard is a key range and the records of a shard are written in key order.
 
-What does not live here: reading files from disk or cloud storage, the shuffle and the writing of
-shards (`pretraining_data.py` locally, `pretraining_beam.py` with Apache Beam).
+What does not live here: opening files on disk or in cloud storage, the shuffle and the writing
+of shards (`pretraining_data.py` locally, `pretraining_beam.py` with Apache Beam).
 """
 
 import contextlib
@@ -274,6 +275,10 @@ class DocumentPiece:
         document: 64-bit id of the whole document (random-next text comes from another one).
         sentence_starts: int64 `[num_sentences + 1]` offsets of the sentences in `tokens`.
         tokens: int32 token ids of the piece's sentences.
+
+    Example:
+    >>> DocumentPiece(bytes(16), 0, np.array([0, 2, 5]), np.arange(5, dtype=np.int32)).num_tokens
+    5
     """
 
     __slots__ = ("key", "document", "sentence_starts", "tokens")
@@ -435,6 +440,12 @@ class RandomNextPool:
 
     Piece `i` is sentences `piece_sentences[i]:piece_sentences[i + 1]`; sentence `s` is
     `tokens[sentence_starts[s]:sentence_starts[s + 1]]`; `documents[i]` is its document id.
+
+    Example:
+    >>> pool = RandomNextPool.from_pieces([document_pieces(bytes(16), [2, 3], np.arange(5))[0],
+    ...                                    document_pieces(bytes([1] * 16), [4], np.arange(4))[0]])
+    >>> pool.sentence_starts.tolist(), pool.piece_sentences.tolist()
+    ([0, 2, 5, 9], [0, 2, 3])
     """
 
     tokens: np.ndarray
@@ -511,6 +522,20 @@ class InstanceMaker:
         config: an `InstanceConfig`.
         is_continuation: bool `[vocabulary_size]`, true for `##` word pieces.
         pool: the `RandomNextPool` that random second segments come from.
+
+    Example:
+    >>> piece = document_pieces(bytes(16), [4, 3, 5], np.arange(5, 17))[0]
+    >>> other = document_pieces(bytes([1] * 16), [6], np.arange(20, 26))[0]
+    >>> config = InstanceConfig(max_seq_length=16, max_predictions_per_seq=3,
+    ...                         masked_lm_prob=0.15, short_seq_prob=0.0, whole_word_mask=False,
+    ...                         cls_id=2, sep_id=3, mask_id=4, vocabulary_size=30, seed=1)
+    >>> pool = RandomNextPool.from_pieces([piece, other])
+    >>> maker = InstanceMaker(config, np.zeros(30, bool), pool)
+    >>> made = maker.instances(piece, dupe=0)
+    >>> made.records == maker.instances(piece, dupe=0).records  # the same piece and pass
+    True
+    >>> len(made.records) == len(made.keys) == int(made.counts[0])
+    True
     """
 
     def __init__(self, config, is_continuation, pool):
@@ -672,7 +697,12 @@ def shard_names(num_shards, num_records, gzip):
 
 def is_continuation_table(vocabulary):
     """bool `[len(vocabulary)]`: true for `##` word pieces (whole-word masking keeps them with
-    the piece before)."""
+    the piece before).
+
+    Example:
+    >>> is_continuation_table(["[CLS]", "run", "##ning"]).tolist()
+    [False, False, True]
+    """
     return np.array([t.startswith("##") for t in vocabulary], bool)
 
 
@@ -705,6 +735,12 @@ def statistics(counts, corpus, names, shard_counts, arguments):
 
     Returns:
         A JSON-serializable dict; `records` and `shard_records` let training skip counting.
+
+    Example:
+    >>> stats = statistics([2, 20, 14, 2, 2, 0, 0, 1], dict(documents=1, sentences=3,
+    ...                    corpus_tokens=12), ["a.tfrecord"], [(2, 2, 14)], arguments={})
+    >>> stats["records"], stats["shard_records"], round(stats["masked_fraction"], 3)
+    (2, [2], 0.143)
     """
     count = dict(zip(COUNT_NAMES, np.asarray(counts).tolist()))
     masked = max(count["masked"], 1)

@@ -12,7 +12,8 @@ them in this order:
 4. `datasets(model)`: `(training data, extra model.fit arguments)`; the training data is a
    `tf.data.Dataset`, or for a resumable task a `BatchStream` (the runner splits it over workers
    and replicas and starts it at the run's position);
-5. `schedule_batches()`: the learning-rate schedule's length in batches;
+5. `schedule_batches()`: the learning-rate schedule's length in batches; `compile_arguments()`:
+   `model.compile` arguments besides the optimizer (e.g. losses);
 6. `monitor()`: `(log name, "max" | "min")` to keep the best epoch by, or None (keep the last);
 7. `dev_scores(model)`: after each epoch, for tasks that score the dev set themselves:
    `(logs to add, payload kept for the best epoch)`;
@@ -149,6 +150,9 @@ class TaskHooks:
 
     def schedule_batches(self):
         raise NotImplementedError
+
+    def compile_arguments(self):
+        return {}
 
     def monitor(self):
         return None

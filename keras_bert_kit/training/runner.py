@@ -220,7 +220,8 @@ class Runner:
                 weight_decay=settings.weight_decay, global_clipnorm=settings.global_clipnorm,
                 gradient_accumulation_steps=settings.gradient_accumulation_steps,
                 learning_rate_multipliers=multipliers or None)
-            model.compile(optimizer=optimizer, jit_compile=jit_compile)
+            model.compile(optimizer=optimizer, jit_compile=jit_compile,
+                          **self.hooks.compile_arguments())
 
     def _restore(self, model, run_dir, fit_arguments):
         """Loads the run's backup (every worker reads the chief's); the run's `TrainingBackup`."""

@@ -3,13 +3,14 @@
 import importlib
 
 # Modules defining every Keras-serializable class of the package (models, their preprocessors,
-# the metrics and optimizers a compiled model's config names).
+# the losses, metrics and optimizers a compiled model's config names).
 SERIALIZABLE_MODULES = (
     "keras_bert_kit.models.bert_classifier",
     "keras_bert_kit.models.bert_multiple_choice",
     "keras_bert_kit.models.bert_pretrainer",
     "keras_bert_kit.models.bert_token_classifier",
     "keras_bert_kit.models.bert_question_answerer",
+    "keras_bert_kit.training.losses",
     "keras_bert_kit.training.metrics",
     "keras_bert_kit.training.optimization",
 )

@@ -23,3 +23,29 @@ def test_fault(world, fault):
     assert "Traceback" not in outcome.stderr
     if fault.disk:
         assert re.search(fault.disk, outcome.disk), outcome.disk
+
+
+def test_series_of_texts_are_raw_text():
+    """A pandas Series reaches `predict` as its values (checked on a stand-in class when pandas
+    is not installed: the check reads the class's module, never imports pandas)."""
+    import numpy as np
+
+    from keras_bert_kit.models.bert_task import text_array
+
+    class Series:
+        __module__ = "pandas.core.series"
+
+        def __init__(self, values):
+            self.values = values
+
+        def to_numpy(self):
+            return np.array(self.values, dtype=object)
+
+    assert text_array(Series(["a", b"\xff"])).tolist() == [b"a", b"\xff"]
+    assert text_array(Series([])).shape == (0,)
+    assert text_array(Series([1, 2])) is None
+    try:
+        import pandas
+    except ImportError:
+        return
+    assert text_array(pandas.Series(["a", b"\xff"])).tolist() == [b"a", b"\xff"]

@@ -159,6 +159,16 @@ class PretrainHooks(TaskHooks):
             steps_per_epoch=self.save_every_steps * self.accumulation,
             validation_data=self.eval_dataset, validation_steps=options.eval_steps)
 
+    def compile_arguments(self):
+        import keras
+
+        from keras_bert_kit.training.losses import MaskedLMCrossentropy
+
+        # The MLM loss averages over the global batch's masked tokens: any number of replicas
+        # trains like one device on the same global batch.
+        return {"loss": {"mlm": MaskedLMCrossentropy(),
+                         "nsp": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}}
+
     def schedule_batches(self):
         # Keras' learning-rate schedule counts batches, also with gradient accumulation.
         return self.total_steps * self.accumulation
