@@ -62,12 +62,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from keras_bert_kit.data.pretraining_instances import (
+    COUNT_NAMES,
     INPUT_FORMATS,
     INSTANCES_PER_SHARD,
     RANDOM_NEXT_POOL_TOKENS,
     SHARD_PREFIX,
     STATS_FILE,
-    COUNT_NAMES,
     DocumentTokenizer,
     InstanceConfig,
     InstanceMaker,
@@ -81,7 +81,6 @@ from keras_bert_kit.data.pretraining_instances import (
     is_continuation_table,
     read_file_documents,
     shard_names,
-    shard_of,
     statistics,
 )
 
@@ -92,7 +91,7 @@ __all__ = [
 
 RUNNERS = ("local", "DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner",
            "PrismRunner", "PortableRunner")
-# Tokens x passes per task of pass 2 (its records, about 8 bytes per token, are held at once).
+# Tokens x passes per task of pass 2 (a task's records are held in memory at once).
 _INSTANCE_TOKENS_PER_TASK = 2_000_000
 # Records per bucket of the external shuffle (pass 3 holds one bucket), and the most buckets.
 _BUCKET_BYTES = 16 << 20

@@ -19,7 +19,8 @@ class MaskedLMCrossentropy(keras.losses.SparseCategoricalCrossentropy):
     and 11 masked tokens, a token weighs 1/18 or 1/22 instead of 1/20 on one device. This loss
     divides each replica's sum by the number of masked positions summed over all replicas (one
     scalar all-reduce per step), so one device and N replicas given the same global batch
-    compute the same loss and gradients. On one device it is `mean_with_sample_weight`.
+    compute the same loss and gradients. On one device it is `mean_with_sample_weight`; the
+    logged `mlm_loss` is the global batch's mean too.
 
     Args:
         from_logits: the predictions are logits.
@@ -39,6 +40,8 @@ class MaskedLMCrossentropy(keras.losses.SparseCategoricalCrossentropy):
         count = keras.ops.sum(weights)
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
-            # Keras averages the replicas' losses: each divides by the mean count per replica.
-            count = context.all_reduce("SUM", count) / context.num_replicas_in_sync
+            # Keras sums the replicas' losses (its mean reductions divide by the number of
+            # replicas, `scale_loss_for_distribution`): each replica's share is its sum over the
+            # global count.
+            count = context.all_reduce("SUM", count)
         return keras.ops.divide_no_nan(total, count)

@@ -88,7 +88,7 @@ def restored_epoch(output_dir):
 
 
 def check_resume(output_dir, settings, keys, write=True):
-    """The backed-up `Position`; writes `settings` to `run_settings.json` (a new run or matching keys).
+    """The backed-up `Position`; writes `settings` to `run_settings.json` (new run, same keys).
 
     Args:
         output_dir: the run folder (created when missing).

@@ -274,12 +274,15 @@ class Runner:
 
         fit_arguments = {"shuffle": False, **fit_arguments}  # the datasets shuffle themselves
         verbose = self.config.run.verbose
-        with multi_worker_keras_fix(model, self.strategy):
+        # A resumable task's stream must be read by one iterator per `fit` (see defer_build).
+        stream = isinstance(train, BatchStream)
+        with multi_worker_keras_fix(model, self.strategy, defer_build=stream):
             self.watch.in_training = True
             try:
-                if not isinstance(train, BatchStream):
+                if not stream:
                     return model.fit(train, callbacks=callbacks, verbose=verbose, **fit_arguments)
-                epochs, per_epoch = fit_arguments.pop("epochs"), fit_arguments.pop("steps_per_epoch")
+                epochs = fit_arguments.pop("epochs")
+                per_epoch = fit_arguments.pop("steps_per_epoch")
                 epoch, history = self.position.epoch, None
                 if self.position.batch:
                     backup.offset = self.position.batch

@@ -152,7 +152,7 @@ def num_workers(strategy):
 
 
 def is_chief(strategy):
-    """Whether this process writes the run's files: the chief of a multi-worker run, or the one process.
+    """Whether this process writes the run's files: a multi-worker run's chief, or the one process.
 
     Example:
     >>> is_chief(choose_strategy("one_device"))
@@ -212,7 +212,7 @@ def check_same_position(strategy, batches):
 
 
 @contextlib.contextmanager
-def multi_worker_keras_fix(model, strategy):
+def multi_worker_keras_fix(model, strategy, defer_build=False):
     """Works around Keras 3's `fit`/`evaluate` under `MultiWorkerMirroredStrategy`.
 
     Two steps of Keras' TF trainer fail across workers (keras-team/keras#20585): averaging a
@@ -222,9 +222,18 @@ def multi_worker_keras_fix(model, strategy):
     `strategy.scope()` it still distributes data and steps with `strategy`); the steps' logs
     get a length-1 axis to average over. Gradients are all-reduced as usual, and the metrics
     (variables summed across replicas when read) cover all workers' data. With one worker this
-    does nothing.
+    does nothing, unless `defer_build`.
+
+    `defer_build` skips `_maybe_symbolic_build` under any strategy but TPUStrategy: it reads
+    one batch through an iterator of its own before training. A dataset shuffled with
+    `reshuffle_each_iteration` draws the seed of each pass from a generator that all its
+    iterators share, so that extra iterator (which reads as far as the run's resume position)
+    would change the order the training iterator sees: a resumed run would not see the batches
+    of an uninterrupted one.
     """
-    if num_workers(strategy) == 1:
+    multi_worker = num_workers(strategy) > 1
+    defer_build = defer_build and not isinstance(strategy, tf.distribute.TPUStrategy)
+    if not multi_worker and not defer_build:
         yield
         return
 
@@ -232,12 +241,14 @@ def multi_worker_keras_fix(model, strategy):
         return lambda data: {k: tf.reshape(v, [1]) for k, v in step(data).items()}
 
     saved, model._distribute_strategy = model._distribute_strategy, None
-    model.train_step = with_batch_axis(type(model).train_step.__get__(model))
-    model.test_step = with_batch_axis(type(model).test_step.__get__(model))
+    if multi_worker:
+        model.train_step = with_batch_axis(type(model).train_step.__get__(model))
+        model.test_step = with_batch_axis(type(model).test_step.__get__(model))
     try:
         with strategy.scope():
             yield
     finally:
         model._distribute_strategy = saved
-        del model.train_step, model.test_step
+        if multi_worker:
+            del model.train_step, model.test_step
         model.train_function = model.test_function = None

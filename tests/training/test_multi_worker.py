@@ -1,5 +1,5 @@
-"""Multi-worker pretraining on localhost (`MultiWorkerMirroredStrategy` on CPU), stopped and resumed;
-the launch recipes; `MirroredStrategy` on 2 CPU devices; the TPU address.
+"""Multi-worker pretraining on localhost (`MultiWorkerMirroredStrategy` on CPU), stopped and
+resumed; the launch recipes; `MirroredStrategy` on 2 CPU devices; the TPU address.
 
 Two processes run the same `kbk pretrain` command through the local launcher of
 docs/distributed.md (`recipes/distributed/launch_local.py`), each with its own `TF_CONFIG`
@@ -176,7 +176,6 @@ for strategy in ("one_device", "mirrored"):
 """
 
 
-@pytest.mark.slow
 def test_mirrored_on_two_cpu_devices_matches_one_device(data, tmp_path):
     """The same global batch on 1 device and on 2 replicas: the same weights (float round-off).
 
@@ -184,7 +183,8 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(data, tmp_path):
     replica's gradient before the all-reduce, docs/distributed.md).
     """
     settings = dict(train_files=[str(f) for f in data["train"]], vocab_file=str(data["vocab"]),
-                    preset="bert_tiny_uncased", config_overrides={**TINY_MODEL, "dropout": 0.0, "attention_dropout": 0.0},
+                    preset="bert_tiny_uncased",
+                    config_overrides={**TINY_MODEL, "dropout": 0.0, "attention_dropout": 0.0},
                     batch_size=16, learning_rate=2e-3, total_steps=6, save_every_steps=3,
                     global_clipnorm=None, mixed_precision="none", jit_compile=False, verbose=0)
     done = subprocess.run([PYTHON, "-c", MIRRORED, json.dumps(settings), str(tmp_path)],

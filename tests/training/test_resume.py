@@ -1,5 +1,6 @@
 """Kill-and-resume: a pretraining run killed with SIGKILL and started again with the same command
-ends at the same optimizer step, on the same batches and dropout masks, as an uninterrupted run.
+ends at the same optimizer step, on the same batches and dropout masks, as an uninterrupted run;
+the backup survives a kill in the middle of a save.
 """
 
 import csv
@@ -10,8 +11,14 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
+import pytest
 from safetensors.numpy import load_file
+
+from keras_bert_kit.errors import UserError
+from keras_bert_kit.training.resume import (METADATA_FILE, PREVIOUS_METADATA_FILE, Position,
+                                            backup_position, load_backup, save_backup)
 
 from tests.conftest import REPO
 from tests.training.pretrain_fixtures import RECIPE, make_tiny_data, write_config
@@ -73,3 +80,37 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
         np.testing.assert_array_equal(weights["killed"][name], value, err_msg=name)
     with open(runs["killed"] / "history.csv", newline="") as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(6))
+
+
+def tiny_model(iterations):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(iterations)
+    model.layers[0].kernel.assign(np.full((2, 1), float(iterations), "float32"))
+    return model
+
+
+def test_a_kill_between_the_renames_of_a_save_resumes_from_a_consistent_backup(tmp_path):
+    backup = tmp_path / "backup"
+    save_backup(tiny_model(10), backup, Position(1, 0), batches_per_epoch=10)
+    save_backup(tiny_model(13), backup, Position(1, 3), batches_per_epoch=10)
+    assert backup_position(backup) == Position(1, 3)
+    assert sorted(p.name for p in backup.glob("seed_generators-*")) == [
+        "seed_generators-1-3.npz", "seed_generators-1.npz"]
+    model = tiny_model(0)
+    assert load_backup(model, backup, 10) == Position(1, 3)
+    assert int(model.optimizer.iterations.numpy()) == 13
+
+    # Killed after the new weights were renamed into place but before the new metadata was:
+    # the newest metadata describes the previous weights, which are used.
+    (backup / PREVIOUS_METADATA_FILE).replace(backup / METADATA_FILE)
+    model = tiny_model(0)
+    assert load_backup(model, backup, 10) == Position(1, 0)
+    assert float(model.layers[0].kernel.numpy()[0, 0]) == 10.0
+
+    (backup / "latest.weights.h5").unlink()
+    (backup / "previous.weights.h5").unlink()
+    tiny_model(13).save_weights(backup / "latest.weights.h5")
+    with pytest.raises(UserError, match="no weights file matches the backup metadata"):
+        load_backup(tiny_model(0), backup, 10)
