@@ -41,7 +41,11 @@ def main(argv=None):
     Raises:
         SystemExit: status 2 after a one-line error (argparse or a user's mistake).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "passes_unknown_flags", False):
+        parser.parse_args(argv)  # the usual one-line "unrecognized arguments" error, status 2
+    args.unknown_flags = [flag for flag in unknown if flag != "--"]
     try:
         if getattr(args, "prepare", None):
             args.prepare(args)  # settings checks that need no TensorFlow: fail fast

@@ -42,10 +42,22 @@ def run_pretrain_data(args):
         short_seq_prob=args.short_seq_prob, dupe_factor=args.dupe_factor,
         whole_word_mask=args.whole_word_mask, do_lower_case=args.do_lower_case, seed=args.seed,
         num_shards=args.num_shards, gzip=args.gzip, num_workers=args.num_workers,
-        overwrite=args.overwrite)
-    stats = {k: v for k, v in result.stats.items() if k not in ("arguments", "shards")}
+        overwrite=args.overwrite, runner=args.runner,
+        pipeline_options=_pipeline_options(args),
+        random_next_pool_tokens=args.random_next_pool_tokens)
+    stats = {k: v for k, v in result.stats.items()
+             if k not in ("arguments", "shards", "shard_records", "shard_masked_fractions")}
     print(json.dumps({"shards": result.shards, **stats}, indent=2))
     return result
+
+
+def _pipeline_options(args):
+    """Beam's own flags (`--project=p --region=r`: those `kbk` does not know); None locally."""
+    options = list(getattr(args, "unknown_flags", None) or [])
+    if options and args.runner == "local":
+        raise UserError(f"Beam pipeline options {' '.join(options)!r} given, but --runner is "
+                        "local (pass --runner DirectRunner|DataflowRunner|FlinkRunner|SparkRunner)")
+    return options or None
 
 
 def register(subparsers):
@@ -77,3 +89,12 @@ def register(subparsers):
     add("--num-workers", type=_POSITIVE, default=2)
     add("--gzip", action="store_true")
     add("--overwrite", action="store_true", help="replace the shards of an earlier run")
+    add("--runner", default="local",
+        choices=["local", "DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner",
+                 "PortableRunner"],
+        help="local: this machine, bounded memory (default); a Beam runner: the same records "
+             "from an Apache Beam pipeline (pip install 'keras-bert-kit[beam]'); flags kbk "
+             "does not know (--project=..., --region=..., --direct_num_workers=...) go to Beam")
+    add("--random-next-pool-tokens", type=_POSITIVE, default=10_000_000,
+        help="size of the seeded corpus sample that NSP's random next segments come from")
+    p.set_defaults(passes_unknown_flags=True)

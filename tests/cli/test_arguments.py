@@ -112,6 +112,8 @@ def documented_commands():
             matches = [COMMAND_LINE.match(line)] + list(INLINE.finditer(line))
             for match in filter(None, matches):
                 rest = re.split(r"\s{2,}[#(]", match.group(2))[0]
+                if re.match(r"^[\w-]+(?: [\w-]+)?: error:", rest):
+                    continue  # a quoted error message (docs/faults.md), not a command
                 inline = match.re is INLINE
                 found.append((f"{path.name}: {match.group(1)} {rest}", match.group(1), rest,
                               inline))
