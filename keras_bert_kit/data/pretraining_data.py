@@ -127,7 +127,9 @@ def create_pretraining_data(
         output_dir: folder for the shards and the statistics (created if needed).
         max_seq_length: tokens per instance, `[CLS]` and both `[SEP]` included.
         max_predictions_per_seq: most masked-LM predictions per instance.
-        masked_lm_prob: fraction of each instance's tokens to predict.
+        masked_lm_prob: fraction of each instance's tokens to predict; 0 writes the sequences
+            unmasked (no predictions), for training with dynamic masking
+            (`kbk pretrain --dynamic-masking`, `read_pretraining_records(masker=...)`).
         short_seq_prob: probability of a shorter target length (2 .. max_seq_length - 3).
         dupe_factor: how many times each document is used, with different pairs and masks.
         whole_word_mask: choose whole words (a piece and its `##` continuations) for masking.
@@ -239,8 +241,9 @@ def _check_arguments(max_seq_length, max_predictions_per_seq, masked_lm_prob, sh
     if not 1 <= max_predictions_per_seq <= max_seq_length:
         problems.append(f"max_predictions_per_seq must be in [1, max_seq_length], got "
                         f"{max_predictions_per_seq}")
-    if not 0 < masked_lm_prob < 1:
-        problems.append(f"masked_lm_prob must be in (0, 1), got {masked_lm_prob}")
+    if not 0 <= masked_lm_prob < 1:
+        problems.append(f"masked_lm_prob must be in [0, 1) (0: unmasked sequences for "
+                        f"`kbk pretrain --dynamic-masking`), got {masked_lm_prob}")
     if not 0 <= short_seq_prob <= 1:
         problems.append(f"short_seq_prob must be in [0, 1], got {short_seq_prob}")
     if dupe_factor < 1:

@@ -620,6 +620,8 @@ class InstanceMaker:
         a random id."""
         config = self.config
         ids = [config.cls_id, *tokens_a.tolist(), config.sep_id, *tokens_b.tolist(), config.sep_id]
+        if config.masked_lm_prob == 0:  # unmasked sequences, for masking on the fly in training
+            return ids, [], [], [0, 0, 0]
         num_to_predict = min(config.max_predictions_per_seq,
                              max(1, int(round(len(ids) * config.masked_lm_prob))))
         segments = (range(1, len(tokens_a) + 1), range(len(tokens_a) + 2, len(ids) - 1))

@@ -338,3 +338,31 @@ def test_output_bytes_are_unchanged(vocab_file, tmp_path, options, instances, sh
                                      dupe_factor=2, num_workers=1, progress=False, **options)
     assert result.stats["instances"] == instances
     assert [hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in result.shards] == [sha256]
+
+
+def test_unmasked_sequences_are_masked_on_the_fly_in_training(corpus, vocab_file, vocabulary,
+                                                              tmp_path):
+    """`masked_lm_prob=0` writes the sequences with no masks; dynamic masking in `tf.data`
+    (`kbk pretrain --dynamic-masking`) then masks ≈ 15 % of their tokens, anew each epoch."""
+    from keras_bert_kit.data.masking import DynamicMasker
+    from keras_bert_kit.data.pretraining_records import read_pretraining_records
+    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+
+    plain = create_pretraining_data(corpus / "*.txt", vocab_file, tmp_path / "plain", num_shards=2,
+                                    **{**SMALL, "masked_lm_prob": 0.0})
+    records = parse(plain.shards)
+    mask_id = vocabulary.index("[MASK]")
+    assert not (records["input_ids"] == mask_id).any()
+    assert not records["masked_lm_weights"].any() and plain.stats["masked_positions"] == 0
+
+    masker = DynamicMasker.from_tokenizer(BertTokenizer.from_pretrained(vocab_file.parent),
+                                          max_predictions_per_seq=20)
+    x, y, w = next(iter(read_pretraining_records(plain.shards, 256, shuffle=False,
+                                                 validate=False, masker=masker)))
+    ids, weights = np.asarray(x["token_ids"]), np.asarray(w["mlm"]) > 0
+    special = [vocabulary.index(t) for t in ("[PAD]", "[CLS]", "[SEP]")]
+    assert 0.12 < weights.sum() / (~np.isin(ids, special)).sum() < 0.16
+    rows = np.arange(len(ids))[:, None].repeat(weights.shape[1], 1)[weights]
+    at_masks = ids[rows, np.asarray(x["mask_positions"])[weights]]
+    assert 0.75 < (at_masks == mask_id).mean() < 0.85  # 80 % [MASK], 10 % random, 10 % kept
+    assert not (np.asarray(y["mlm"])[weights] == mask_id).any()  # labels are the original ids
