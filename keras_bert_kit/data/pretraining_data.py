@@ -127,9 +127,8 @@ def create_pretraining_data(
         output_dir: folder for the shards and the statistics (created if needed).
         max_seq_length: tokens per instance, `[CLS]` and both `[SEP]` included.
         max_predictions_per_seq: most masked-LM predictions per instance.
-        masked_lm_prob: fraction of each instance's tokens to predict; 0 writes the sequences
-            unmasked (no predictions), for training with dynamic masking
-            (`kbk pretrain --dynamic-masking`, `read_pretraining_records(masker=...)`).
+        masked_lm_prob: fraction of each instance's tokens to predict; 0: sequences unmasked,
+            for dynamic masking in training (`read_pretraining_records(masker=...)`).
         short_seq_prob: probability of a shorter target length (2 .. max_seq_length - 3).
         dupe_factor: how many times each document is used, with different pairs and masks.
         whole_word_mask: choose whole words (a piece and its `##` continuations) for masking.
