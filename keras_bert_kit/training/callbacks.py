@@ -47,6 +47,27 @@ def outside_distribution(function, *args):
     return outcome["value"]
 
 
+def save_atomically(model, path):
+    """`model.save(path)` through a temporary file in the same folder, renamed into place: a run
+    killed while saving leaves the previous `path` (or none), never a partial one.
+
+    Example:
+    >>> save_atomically(BertBackbone.from_preset("bert_tiny_uncased"), "tiny.keras")
+    >>> sorted(os.listdir("."))
+    ['tiny.keras']
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.partial.keras")
+    try:
+        model.save(temporary)
+        with open(temporary, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 class BestModelCheckpoint(keras.callbacks.Callback):
     """Saves the model after each epoch whose monitored score is the best so far.
 
@@ -88,7 +109,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
             extra, payload = scored
             logs.update(extra)
         if self.monitor is None:
-            outside_distribution(self.model.save, self.path)
+            outside_distribution(save_atomically, self.model, self.path)
             return
         value = logs.get(self.monitor)
         if value is None:
@@ -99,7 +120,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         if value > self.best if self.mode == "max" else value < self.best:
             self.best, self.best_epoch, self.best_logs = value, epoch, dict(logs)
             self.best_payload = payload
-            outside_distribution(self.model.save, self.path)
+            outside_distribution(save_atomically, self.model, self.path)
 
 
 class HuggingFaceCheckpoint(keras.callbacks.Callback):
