@@ -112,11 +112,6 @@ class Runner:
         self.position = Position()
         self.resuming = hooks_class.resumable and self.config.run.resume
 
-    @property
-    def restored_epoch(self):
-        """The virtual epochs a resumed run had completed (0: a new run)."""
-        return self.position.epoch
-
     def run(self):
         """Trains; returns the result dict also written to `metrics.json`.
 
@@ -274,9 +269,8 @@ class Runner:
 
         fit_arguments = {"shuffle": False, **fit_arguments}  # the datasets shuffle themselves
         verbose = self.config.run.verbose
-        # A resumable task's stream must be read by one iterator per `fit` (see defer_build).
         stream = isinstance(train, BatchStream)
-        with multi_worker_keras_fix(model, self.strategy, defer_build=stream):
+        with multi_worker_keras_fix(model, self.strategy):
             self.watch.in_training = True
             try:
                 if not stream:

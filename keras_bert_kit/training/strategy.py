@@ -187,7 +187,14 @@ def positioned_batches(strategy, make, batch_size, skip_batches=0):
 
     def dataset_fn(context):
         per_replica = context.get_per_replica_batch_size(batch_size)
-        dataset = make(per_replica, context.num_input_pipelines, context.input_pipeline_id)
+        shards, index = context.num_input_pipelines, context.input_pipeline_id
+        # Built inside `flat_map`, the stream's datasets are made anew for every iterator (Keras
+        # reads one batch with an iterator of its own before training): iterators of one
+        # dataset share its `reshuffle_each_iteration` seed generator, so a second one would see
+        # another order, and a resumed run other batches than an uninterrupted one.
+        build = tf.autograph.experimental.do_not_convert(
+            lambda _: make(per_replica, shards, index))
+        dataset = tf.data.Dataset.from_tensors(0).flat_map(build)
         per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
         return dataset.skip(skip_batches * per_pipeline)
 
@@ -212,7 +219,7 @@ def check_same_position(strategy, batches):
 
 
 @contextlib.contextmanager
-def multi_worker_keras_fix(model, strategy, defer_build=False):
+def multi_worker_keras_fix(model, strategy):
     """Works around Keras 3's `fit`/`evaluate` under `MultiWorkerMirroredStrategy`.
 
     Two steps of Keras' TF trainer fail across workers (keras-team/keras#20585): averaging a
@@ -222,18 +229,9 @@ def multi_worker_keras_fix(model, strategy, defer_build=False):
     `strategy.scope()` it still distributes data and steps with `strategy`); the steps' logs
     get a length-1 axis to average over. Gradients are all-reduced as usual, and the metrics
     (variables summed across replicas when read) cover all workers' data. With one worker this
-    does nothing, unless `defer_build`.
-
-    `defer_build` skips `_maybe_symbolic_build` under any strategy but TPUStrategy: it reads
-    one batch through an iterator of its own before training. A dataset shuffled with
-    `reshuffle_each_iteration` draws the seed of each pass from a generator that all its
-    iterators share, so that extra iterator (which reads as far as the run's resume position)
-    would change the order the training iterator sees: a resumed run would not see the batches
-    of an uninterrupted one.
+    does nothing.
     """
-    multi_worker = num_workers(strategy) > 1
-    defer_build = defer_build and not isinstance(strategy, tf.distribute.TPUStrategy)
-    if not multi_worker and not defer_build:
+    if num_workers(strategy) == 1:
         yield
         return
 
@@ -241,14 +239,12 @@ def multi_worker_keras_fix(model, strategy, defer_build=False):
         return lambda data: {k: tf.reshape(v, [1]) for k, v in step(data).items()}
 
     saved, model._distribute_strategy = model._distribute_strategy, None
-    if multi_worker:
-        model.train_step = with_batch_axis(type(model).train_step.__get__(model))
-        model.test_step = with_batch_axis(type(model).test_step.__get__(model))
+    model.train_step = with_batch_axis(type(model).train_step.__get__(model))
+    model.test_step = with_batch_axis(type(model).test_step.__get__(model))
     try:
         with strategy.scope():
             yield
     finally:
         model._distribute_strategy = saved
-        if multi_worker:
-            del model.train_step, model.test_step
+        del model.train_step, model.test_step
         model.train_function = model.test_function = None

@@ -49,8 +49,9 @@ def quiet_env(**extra):
 
 
 def with_config(command, config):
-    """`command` with its `run.yaml` replaced by the path of `config`."""
-    return [str(config) if part == "run.yaml" else part for part in command]
+    """`command` with the path of `config` after its `--config`."""
+    index = command.index("--config") + 1
+    return [*command[:index], str(config), *command[index + 1:]]
 
 
 class Run:

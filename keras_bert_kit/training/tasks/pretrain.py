@@ -121,8 +121,10 @@ class PretrainHooks(TaskHooks):
         from keras_bert_kit.training.strategy import num_workers
 
         backbone, options = model.backbone, self.config.options
-        for path in _first_file_per_folder(self.counts):  # one data run, one vocabulary
-            _check_records(path, len(self.vocabulary), backbone, self.vocab_file)
+        sizes = {path: _check_records(path, len(self.vocabulary), backbone, self.vocab_file)
+                 for path in _first_file_per_folder(self.counts)}  # one data run, one vocabulary
+        # The stream is built in a tf.data function (`positioned_batches`): no eager reads there.
+        record_sizes = None if self.is_text else sizes[_first_file_per_folder(self.train_files)[0]]
         if (self.is_text or self.eval_is_text) and (
                 options.max_seq_length > backbone.max_sequence_length):
             raise UserError(f"max_seq_length={options.max_seq_length} is more than the model's "
@@ -137,7 +139,8 @@ class PretrainHooks(TaskHooks):
             return _shard(self.train_files, shard_batch_size, num_shards, shard_index,
                           lambda files, size: _dataset(
                               files, self.is_text, self.tokenizer, size, seed, training=True,
-                              dynamic_masking=options.dynamic_masking, **masking))
+                              dynamic_masking=options.dynamic_masking, record_sizes=record_sizes,
+                              **masking))
 
         self.eval_dataset = None
         if self.eval_files:
@@ -334,7 +337,11 @@ def _build_model(preset, init, overrides, vocabulary_size, vocab_file):
 
 
 def _check_records(path, vocabulary_size, backbone, vocab_file):
-    """Checks the first records of one TFRecord file against the vocabulary and the model."""
+    """Checks the first records of one TFRecord file against the vocabulary and the model.
+
+    Returns:
+        The records' `(sequence length, masked positions per sequence)`.
+    """
     from keras_bert_kit.data.pretraining_records import read_pretraining_records
 
     dataset = read_pretraining_records(path, batch_size=256, shuffle=False, validate=False,
@@ -349,11 +356,17 @@ def _check_records(path, vocabulary_size, backbone, vocab_file):
         if length > backbone.max_sequence_length:
             raise UserError(f"{path}: sequences of {length} tokens, but the model has only "
                             f"{backbone.max_sequence_length} positions")
+        return length, x["mask_positions"].shape[1]
 
 
 def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_masking,
-             max_seq_length, max_predictions_per_seq, masked_lm_prob, whole_word_mask):
-    """Batches of one split: endless and shuffled for training, one ordered pass otherwise."""
+             max_seq_length, max_predictions_per_seq, masked_lm_prob, whole_word_mask,
+             record_sizes=None):
+    """Batches of one split: endless and shuffled for training, one ordered pass otherwise.
+
+    `record_sizes`: the records' `(sequence length, masked positions)`, else read from the first
+    record.
+    """
     import tensorflow as tf
 
     from keras_bert_kit.data.masking import DynamicMasker, dynamic_pretraining_dataset
@@ -374,7 +387,9 @@ def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_m
             masker = DynamicMasker.from_tokenizer(
                 tokenizer, whole_word_mask=whole_word_mask,
                 max_predictions_per_seq=max_predictions_per_seq, masked_lm_prob=masked_lm_prob)
+        record_length, record_predictions = record_sizes or (None, None)
         dataset = read_pretraining_records(
             files, batch_size, shuffle=training, repeat=training, seed=seed, validate=False,
-            masker=masker, drop_remainder=training)
+            masker=masker, drop_remainder=training, max_seq_length=record_length,
+            max_predictions_per_seq=record_predictions)
     return dataset
