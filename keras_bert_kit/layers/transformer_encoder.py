@@ -98,7 +98,8 @@ class TransformerEncoder(keras.layers.Layer):
                                                    dtype=self.dtype_policy, name=name)
 
         # The attention is created first, so the variables keep the order earlier releases had
-        # (optimizer slots and `seed_state_backup` match variables by position).
+        # (optimizer slots and the saved dropout seed states, `training/resume.py`, match
+        # variables by position).
         self.attention = self.attention_cls(**{
             "hidden_dim": hidden_dim, "num_heads": num_heads, "dropout": attention_dropout,
             "initializer_range": initializer_range, "dtype": self.dtype_policy,

@@ -52,7 +52,7 @@ def _matching_head(task_cls, checkpoint, units, labels, problem_type, units_arg)
     weight = checkpoint.tensors[f"{prefix}.weight"]
     found = weight.shape[0]
     what = f"{prefix}.weight in {checkpoint.source} has shape {tuple(weight.shape)}"
-    advice = (f"leave it out to use the checkpoint's head, or pass head='new' to start a new one")
+    advice = (f"leave it out to use the checkpoint's head, or pass head='new' (kbk: --head new) to start a new one")
     if task_cls.hf_head_units is not None and found != task_cls.hf_head_units:
         raise UserError(f"{what}, but a {task_cls.__name__} head has {task_cls.hf_head_units} "
                         "outputs; this is not a checkpoint of that task")

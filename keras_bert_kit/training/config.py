@@ -121,6 +121,10 @@ class ModelConfig(_Checked):
     config_overrides: dict | None = setting(
         help='backbone arguments over the preset / checkpoint config, as JSON: {"num_layers": 2}',
         metavar="JSON")
+    head: str = setting(
+        "auto", "auto: the task head of --init when it has one that fits the data, else a new one "
+        "(said in the log); new: always a fresh head (e.g. 2 classes on a 4-class checkpoint)",
+        choices=("auto", "new"))
 
 
 @dataclasses.dataclass

@@ -73,7 +73,7 @@ class ClassifyHooks(FineTuningHooks):
             model.init, num_classes=self.train.num_classes, sequence_length=model.sequence_length,
             problem_type=options.problem_type, label_vocabulary=self.train.label_vocabulary,
             text_inputs=2 if options.pair_column is not None else 1, pooling=options.pooling,
-            window_stride=options.window_stride)
+            window_stride=options.window_stride, head=model.head)
         if classifier.preprocessor is None:
             raise UserError(f"{model.init}: no vocab.txt beside the weights, so no tokenizer")
         return classifier

@@ -51,7 +51,7 @@ class SquadHooks(FineTuningHooks):
         qa = BertQuestionAnswerer.from_pretrained(
             model.init, sequence_length=model.sequence_length,
             max_query_length=options.max_query_length, doc_stride=options.doc_stride,
-            max_answer_length=options.max_answer_length)
+            max_answer_length=options.max_answer_length, head=model.head)
         if qa.preprocessor is None:
             raise UserError(f"{model.init}: no vocab.txt beside the weights, so no tokenizer")
         return qa

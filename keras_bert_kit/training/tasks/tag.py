@@ -60,7 +60,7 @@ class TagHooks(FineTuningHooks):
                 sequence_length=model.sequence_length)
         tagger = BertTokenClassifier.from_pretrained(
             model.init, self.label_vocabulary, sequence_length=model.sequence_length,
-            preprocessor=preprocessor, word_split=options.word_split)
+            preprocessor=preprocessor, word_split=options.word_split, head=model.head)
         if tagger.preprocessor is None:
             raise UserError(f"{model.init}: no vocab.txt beside the weights; give vocab_file "
                             "(--vocab)")
