@@ -18,9 +18,6 @@ from keras_bert_kit.errors import UserError
 
 # User errors raised by other libraries (looked up only when already imported, so the check
 # imports nothing): (module, class path).
-_OTHER_USER_ERRORS = (("tensorflow", "errors.DataLossError"),)
-
-
 class CommandExit(SystemExit):
     """Exit status 2 after a one-line error; `str()` is the message.
 
@@ -88,17 +85,14 @@ def user_error_message(error):
     >>> user_error_message(KeyError("x")) is None
     True
     """
-    if isinstance(error, FileNotFoundError | IsADirectoryError | NotADirectoryError
-                  | PermissionError):
+    if isinstance(error, FileNotFoundError | FileExistsError | IsADirectoryError
+                  | NotADirectoryError | PermissionError):
         return f"{error.filename}: {error.strerror}" if error.filename else str(error)
     if isinstance(error, UserError):
         return str(error)
-    for module, path in _OTHER_USER_ERRORS:
-        found = sys.modules.get(module)
-        for part in path.split("."):
-            found = getattr(found, part, None)
-        if isinstance(found, type) and isinstance(error, found):
-            return getattr(error, "message", None) or str(error)
+    tf = sys.modules.get("tensorflow")  # a corrupt TFRecord: checked only once TF is loaded
+    if tf is not None and isinstance(error, tf.errors.DataLossError):
+        return error.message or str(error)
     return None
 
 

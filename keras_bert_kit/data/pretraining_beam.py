@@ -60,6 +60,7 @@ from keras_bert_kit.data.pretraining_instances import (
     shard_of,
     statistics,
 )
+from keras_bert_kit.errors import UserError
 
 try:
     import apache_beam as beam
@@ -107,8 +108,8 @@ def run_beam_pipeline(input_files, vocab_file, output_dir, options, *, runner="D
     2
     """
     if beam is None:
-        raise ImportError(f"runner={runner!r} needs Apache Beam: pip install "
-                          "'keras-bert-kit[beam]' (or apache-beam==2.77.0).")
+        raise UserError(f"runner={runner!r} needs Apache Beam: pip install "
+                        "'keras-bert-kit[beam]' (or apache-beam==2.77.0), or use the local runner")
     files = match_input_files(input_files)
     output_dir = os.fspath(output_dir).rstrip("/")
     old_shards = _existing_shards(output_dir, overwrite)

@@ -1,5 +1,6 @@
 """`kbk pretrain-data --runner`: Beam's own flags pass through; the local runner refuses them."""
 
+import importlib.util
 import subprocess
 import sys
 
@@ -7,6 +8,7 @@ import pytest
 
 from keras_bert_kit.cli import build_parser, main
 from keras_bert_kit.cli.data import _pipeline_options
+from tests.conftest import FIXTURES
 
 BASE = ["pretrain-data", "--input", "a.txt", "--vocab", "v.txt", "--output", "out"]
 
@@ -39,3 +41,37 @@ def test_other_commands_still_reject_unknown_flags(capsys):
         main(["vocab", "--input", "a.txt", "--output", "v.txt", "--project=p"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --project=p" in capsys.readouterr().err
+
+
+def test_a_beam_runner_without_beam_installed_is_one_line(tmp_path):
+    pytest.importorskip("tensorflow")
+    if importlib.util.find_spec("apache_beam") is not None:
+        pytest.skip("apache_beam is installed here")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("One sentence here.\nAnother one.\n\nA second document.\n")
+    vocab = FIXTURES / "text" / "cased_vocab.txt"
+    run = subprocess.run([sys.executable, "-m", "keras_bert_kit.cli", "pretrain-data", "--input",
+                          str(corpus), "--vocab", str(vocab), "--output", str(tmp_path / "out"),
+                          "--no-do-lower-case", "--runner", "DirectRunner"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "kbk pretrain-data: error: runner='DirectRunner' needs Apache Beam: pip install "
+        "'keras-bert-kit[beam]' (or apache-beam==2.77.0), or use the local runner"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_shards_are_one_line_and_left_alone(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("One sentence here.\nAnother one.\n\nA second document.\nAnd more.\n")
+    command = [sys.executable, "-m", "keras_bert_kit.cli", "pretrain-data", "--input", str(corpus),
+               "--vocab", str(FIXTURES / "text" / "cased_vocab.txt"), "--output",
+               str(tmp_path / "out"), "--no-do-lower-case", "--dupe-factor", "1"]
+    assert subprocess.run(command, capture_output=True, cwd=tmp_path).returncode == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 2
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kbk pretrain-data: error: ")
+    assert "--overwrite" in lines[0]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before

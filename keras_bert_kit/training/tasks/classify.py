@@ -18,19 +18,6 @@ from keras_bert_kit.training.config import ClassifyOptions
 from keras_bert_kit.training.hooks import PRETRAINING_ONLY, FineTuningHooks
 
 
-def auto_bucket_boundaries(sequence_length):
-    """Quarters of `sequence_length`, rounded up to multiples of 8, and the length itself.
-
-    Few shapes keep XLA recompilation low; short batches run faster.
-
-    Example:
-    >>> auto_bucket_boundaries(128)
-    [32, 64, 96, 128]
-    """
-    return sorted({max(8, -(-sequence_length * q // 4) // 8 * 8) for q in (1, 2, 3)}
-                  | {sequence_length})
-
-
 class ClassifyHooks(FineTuningHooks):
     """Hooks of the `classify` task (see `TaskHooks`)."""
 
@@ -84,7 +71,9 @@ class ClassifyHooks(FineTuningHooks):
         batch_size = self.config.data.batch_size
         boundaries = self.config.options.bucket_boundaries
         if boundaries == "auto":
-            boundaries = auto_bucket_boundaries(self.config.model.sequence_length)
+            from keras_bert_kit.text.tagging_preprocessor import default_bucket_boundaries
+
+            boundaries = default_bucket_boundaries(self.config.model.sequence_length)
         train = make_classification_dataset(self.train, batch_size, shuffle=True,
                                             seed=self.config.run.seed,
                                             preprocessor=model.preprocessor,
