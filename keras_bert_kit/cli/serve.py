@@ -37,13 +37,17 @@ def run_export(args):
     """Exports a `.keras` task model or a checkpoint folder as a text-in SavedModel, with the
     serving checks."""
     from keras_bert_kit.cli.checkpoints import load_model_to_export
+    from keras_bert_kit.export.precision import bf16_cpu_note, cpu_bf16_features
     from keras_bert_kit.export.saved_model import export_saved_model
 
     model = load_model_to_export(args.model, task=args.task)
     if args.labels:
         model.label_vocabulary = args.labels.split(",")
+    if args.precision == "bfloat16" and not cpu_bf16_features():
+        print(f"kbk export: warning: {bf16_cpu_note([])}", file=sys.stderr)
     report = export_saved_model(model, args.output, check=args.check, overwrite=args.overwrite,
-                                pad_to_multiple_of=args.pad_to_multiple_of or None)
+                                pad_to_multiple_of=args.pad_to_multiple_of or None,
+                                precision=args.precision)
     print(report.summary())
 
 
@@ -154,6 +158,11 @@ def register(subparsers):
     p.add_argument("--pad-to-multiple-of", type=number(int, "non_negative"), default=8,
                    help="classifiers run each request at its longest text, rounded up to a "
                         "multiple of this (0: always the full sequence length)")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "bf16"), default="float32",
+                   type=lambda v: {"bf16": "bfloat16"}.get(v.lower(), v.lower()),
+                   help="bfloat16: backbone weights and matmuls in bfloat16, for serving on CPUs "
+                        "with AVX512-BF16 or AMX (same inputs, float32 outputs; checked against "
+                        "float32; see docs/serving.md)")
     p.set_defaults(prepare=prepare_export)
 
     p = add_command(

@@ -13,10 +13,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert_kit.export import serving_checks
+from keras_bert_kit.export.precision import bf16_cpu_note, normalize_precision, with_precision
 from keras_bert_kit.export.serving_module import DECLARATION_FILE, ServingModule
 from keras_bert_kit.export.versions import (check_export_target, make_staging_folder,
                                             move_into_place, sync_tree)
 from keras_bert_kit.export.warmup import write_warmup_requests
+
+# bfloat16 keeps 8 significant bits: probabilities of a served classifier move by a few 1e-3.
+BF16_ATOL = 0.05
 
 DEFAULT_EXAMPLES = [
     "A gripping, beautifully acted film.",
@@ -39,6 +43,11 @@ class ExportReport:
         warmup_file: path of the warm-up requests (None: not written).
         declaration_file: path of `assets.extra/keras_bert_kit.json` (task, decoder, signature
             inputs: what `ExportedModel`, `kbk predict` and `serving/client.py` read).
+        precision: `"float32"` or `"bfloat16"`, what the served backbone computes in.
+        precision_check: for a bfloat16 export checked against the float32 model: per output of
+            `serving_default`, `max_abs_diff` (floats) or `agreement` (labels, ids), on the
+            examples (None: float32, or unchecked).
+        cpu_note: for a bfloat16 export, whether the exporting CPU computes bfloat16 natively.
     """
 
     path: str
@@ -47,6 +56,9 @@ class ExportReport:
     max_abs_diff: float | None
     warmup_file: str | None
     declaration_file: str | None = None
+    precision: str = "float32"
+    precision_check: dict | None = None
+    cpu_note: str | None = None
 
     def summary(self):
         lines = [f"SavedModel: {self.path}", f"signatures: {', '.join(self.signatures)}",
@@ -55,6 +67,16 @@ class ExportReport:
         if self.max_abs_diff is not None:
             lines.append("serving checks passed (fresh tensorflow+tensorflow_text process, TF1 "
                          f"session loader, saved_model_cli): max |Δ| = {self.max_abs_diff:.2e}")
+        if self.precision != "float32":
+            lines.append(f"precision: {self.precision} (backbone weights and matmuls; LayerNorm, "
+                         "softmax, head and outputs float32)")
+        if self.precision_check:
+            lines.append(f"{self.precision} vs float32 on the examples: " + ", ".join(
+                f"{name} " + (f"max |Δ| {v['max_abs_diff']:.2e}" if "max_abs_diff" in v
+                              else f"agreement {100 * v['agreement']:.0f} %")
+                for name, v in sorted(self.precision_check.items())))
+        if self.cpu_note:
+            lines.append(self.cpu_note)
         if self.warmup_file:
             lines.append(f"warm-up requests: {self.warmup_file}")
         return "\n".join(lines)
@@ -99,7 +121,8 @@ def example_inputs(signature, examples, example_pairs=None):
 
 
 def export_saved_model(model, path, *, check=True, warmup=True, examples=None, example_pairs=None,
-                       overwrite=False, atol=1e-5, pad_to_multiple_of=8):
+                       overwrite=False, atol=None, pad_to_multiple_of=8, precision="float32",
+                       precision_atol=BF16_ATOL):
     """Exports `model` with its preprocessor as a SavedModel taking raw strings.
 
     The folder is TF Serving's layout (`saved_models/<name>/<version>/`); it is written to a
@@ -121,7 +144,8 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
         example_pairs: second texts for pair models (default: the examples reversed).
         overwrite: replace an existing export at `path` (once the new one passed its checks);
             without it an existing, non-empty `path` is a `UserError`.
-        atol: tolerance of the output comparison.
+        atol: tolerance of the reload comparison (default: 1e-5 for float32, 1e-3 for
+            bfloat16, whose kernels may differ between processes in their rounding).
         pad_to_multiple_of: requests run at their longest text rounded up to a multiple of this,
             not the full sequence length, where the task allows (same outputs, less work; see
             `BertTask.serving_signatures`); None: always the full length.
@@ -145,10 +169,16 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
     """
     path = os.path.abspath(os.fspath(path))
     check_export_target(path, overwrite)
-    module = ServingModule(model, pad_to_multiple_of=pad_to_multiple_of)
+    precision = normalize_precision(precision)
+    atol = atol if atol is not None else (1e-5 if precision == "float32" else 1e-3)
+    module = ServingModule(with_precision(model, precision), pad_to_multiple_of=pad_to_multiple_of)
     examples = examples if isinstance(examples, dict) else list(examples or DEFAULT_EXAMPLES)
     inputs = {name: example_inputs(signature, examples, example_pairs)
               for name, signature in module.signatures.items()}
+    precision_check = None
+    if check and precision != "float32" and inputs.get("serving_default") is not None:
+        precision_check = compare_with_float32(model, module, inputs["serving_default"],
+                                               pad_to_multiple_of, precision_atol)
 
     parent = os.path.dirname(path)
     staging = make_staging_folder(path)
@@ -169,7 +199,38 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
         shutil.rmtree(staging, ignore_errors=True)
     return ExportReport(path=path, signatures=sorted(module.signatures), non_core_ops=non_core,
                         max_abs_diff=worst, warmup_file=warmup_file,
-                        declaration_file=os.path.join(path, DECLARATION_FILE))
+                        declaration_file=os.path.join(path, DECLARATION_FILE),
+                        precision=precision, precision_check=precision_check,
+                        cpu_note=None if precision == "float32" else bf16_cpu_note())
+
+
+def compare_with_float32(model, module, inputs, pad_to_multiple_of, limit=BF16_ATOL):
+    """`serving_default` of a reduced-precision `module` against the float32 `model`.
+
+    Returns `{output: {"max_abs_diff": float} | {"agreement": fraction}}`; raises
+    `ServingCheckError` when a float output differs by more than `limit` times its largest
+    magnitude (at least 1). Labels and ids are reported, not enforced: on near-ties (a random
+    head, an ambiguous example) bfloat16 rounding may pick the other class.
+    """
+    reference = model.serving_signatures(pad_to_multiple_of=pad_to_multiple_of)["serving_default"]
+    tensors = [tf.constant(v) for v in inputs.values()]
+    want = {k: v.numpy() for k, v in tf.function(reference.fn)(*tensors).items()}
+    got = {k: v.numpy() for k, v in module.endpoints["serving_default"](*tensors).items()}
+    report = {}
+    for name, value in want.items():
+        other = got[name]
+        if value.dtype.kind == "f":
+            diff = float(np.abs(other.astype(np.float64) - value).max(initial=0.0))
+            report[name] = {"max_abs_diff": diff}
+            scale = max(1.0, float(np.abs(value).max(initial=0.0)))
+            if diff > limit * scale:
+                raise serving_checks.ServingCheckError(
+                    f"{module.model.backbone.embeddings.compute_dtype} vs float32: output "
+                    f"{name!r} differs by {diff:.3g} (> {limit} x {scale:.3g}); export float32")
+        else:
+            same = np.asarray(other).ravel() == np.asarray(value).ravel()
+            report[name] = {"agreement": float(same.mean()) if same.size else 1.0}
+    return report
 
 
 def _check(module, export_dir, inputs, atol):

@@ -11,6 +11,8 @@ import os
 
 import keras
 
+from keras_bert_kit.export.precision import precision_name
+
 DECLARATION_FILE = os.path.join("assets.extra", "keras_bert_kit.json")
 
 
@@ -38,8 +40,10 @@ class ServingModule:
             for name, signature in self.signatures.items()}
 
     def declaration(self):
-        """What `assets.extra/keras_bert_kit.json` holds: task, decoder and signature inputs."""
+        """What `assets.extra/keras_bert_kit.json` holds: task, decoder, precision and signature
+        inputs."""
         return {"task": type(self.model).__name__, "decoder": self.model.decoder,
+                "precision": precision_name(self.model),
                 "signatures": {name: signature.input_names
                                for name, signature in self.signatures.items()}}
 

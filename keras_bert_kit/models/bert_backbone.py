@@ -152,7 +152,7 @@ class BertBackbone(keras.Model):
             return super().compute_output_spec(inputs, training=training, mask=mask)
         check_positions(query_positions, "query_positions")
         batch = inputs["token_ids"].shape[0]
-        dtype = self.compute_dtype
+        dtype = self.embeddings.compute_dtype
         return {
             "sequence_output": keras.KerasTensor(
                 (batch, query_positions.shape[1], self.hidden_dim), dtype=dtype),
@@ -173,7 +173,8 @@ class BertBackbone(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
+            # The layers' policy: a functional model's own `dtype_policy` ignores `dtype=`.
+            "dtype": keras.saving.serialize_keras_object(self.embeddings.dtype_policy),
             **self.bert_config.to_dict(),
             **self._attention_config(),
         }

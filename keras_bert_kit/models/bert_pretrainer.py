@@ -39,10 +39,10 @@ class BertPretrainer(keras.Model):
             vocabulary_size=backbone.vocabulary_size, hidden_dim=backbone.hidden_dim,
             activation=backbone.hidden_act, layer_norm_epsilon=backbone.layer_norm_epsilon,
             initializer_range=backbone.initializer_range, token_embedding=backbone.token_embedding,
-            dtype=backbone.dtype_policy, name="mlm_head")
+            dtype=backbone.embeddings.dtype_policy, name="mlm_head")
         self.next_sentence_head = NextSentenceHead(
             backbone.hidden_dim, initializer_range=backbone.initializer_range,
-            dtype=backbone.dtype_policy, name="nsp_head")
+            dtype=backbone.embeddings.dtype_policy, name="nsp_head")
 
         # === Functional model ===
         inputs = dict(backbone.input)
