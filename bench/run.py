@@ -34,6 +34,8 @@ SENTIMENT = os.path.join(REPO, "recipes", "data", "sentiment")
 
 # The serve variant of our export padded to the full sequence length (bench/workers/ours.py).
 FULL_LENGTH = "text->probabilities, full length"
+BF16 = "text->probabilities, bf16"
+FULL_LENGTH_BF16 = "text->probabilities, full length, bf16"
 ALL_TASKS = ("infer", "pretrain_step", "tokenize", "serve", "finetune")
 DEFAULT_TASKS = ("infer", "pretrain_step", "tokenize", "serve")
 
@@ -205,7 +207,8 @@ def worker_spec(task, specs, workdir, args):
         for case in spec["cases"]:
             case["export_dir"] = {impl: os.path.join(workdir, "exports", impl,
                                                      f"{case['cfg_name']}_s{case['seq']}", "1")
-                                  for impl in ("ours", "ours_full", "keras_hub")}
+                                  for impl in ("ours", "ours_full", "keras_hub", "ours_bf16",
+                                               "ours_full_bf16", "keras_hub_bf16")}
     return spec
 
 
@@ -639,6 +642,7 @@ def markdown(meta, rows, finetune):
                              f"{r['p50'] / kh[0]['p50']:.2f}× vs keras-hub" if kh else "–"))
             table(["case", "p50 ms", "p90 ms", "p99 ms", "requests", "examples/s", "ours / peer"],
                   part)
+        bf16_table(rows, w, table)
         exports = meta.get("exports", {})
         if exports:
             w("Export time (once, before the rounds; not part of the figures): " + "; ".join(
@@ -722,6 +726,44 @@ GOALS = {  # (task, peer label): the largest ours / peer time ratio issue #8 ask
 }
 TOKENIZE_GOAL = 5.0  # ours / HF tokenizers, both single-threaded, tokens/s
 FINETUNE_GOAL = (0.7, 0.85)  # train seconds vs the HF PyTorch figure, dev accuracy
+
+
+def bf16_table(rows, w, table):
+    """The serve section's bfloat16 table: our float32 and bfloat16 exports, keras-hub's float32
+    and `mixed_bfloat16` exports, per case; ratios against our float32 export of the same
+    padding and against keras-hub at the same precision."""
+    serve = {(r["case"], r["impl"], r["variant"]): r for r in sorted_rows(rows, "serve") if r["n"]}
+    if not any(v in (BF16, FULL_LENGTH_BF16) for _, _, v in serve):
+        return
+    w("bfloat16 exports (`export_saved_model(..., precision=\"bfloat16\")`: backbone weights "
+      "and matmuls in bfloat16, LayerNorm/softmax/head float32) against float32, and "
+      "keras-hub's export built under `mixed_bfloat16` (float32 variables cast at each call). "
+      "keras-hub pads every request to the sequence length, so it is compared with our "
+      "full-length exports.")
+    w("")
+    entries = [("ours", "text->probabilities", "keras-bert-kit float32", None, None),
+               ("ours", BF16, "keras-bert-kit bfloat16", "text->probabilities", None),
+               ("ours", FULL_LENGTH, "keras-bert-kit float32, full length", None,
+                "text->probabilities"),
+               ("ours", FULL_LENGTH_BF16, "keras-bert-kit bfloat16, full length", FULL_LENGTH,
+                FULL_LENGTH_BF16),
+               ("keras_hub", "text->probabilities", "keras-hub float32 (full length)", None,
+                None),
+               ("keras_hub", FULL_LENGTH_BF16, "keras-hub mixed_bfloat16 (full length)",
+                "text->probabilities", None)]
+    lines = []
+    for case in dict.fromkeys(c for c, _, _ in serve):
+        for impl, variant, label, base, peer in entries:
+            r = serve.get((case, impl, variant))
+            if r is None:
+                continue
+            b = serve.get((case, impl, base)) if base else None
+            p = serve.get((case, "keras_hub", peer)) if peer else None
+            lines.append((case, label, ms(r["p50"]), ms(r["p99"]), f"{r['examples_per_s']:,.1f}",
+                          f"{r['p50'] / b['p50']:.2f}×" if b else "–",
+                          f"{r['p50'] / p['p50']:.2f}×" if p else "–"))
+    table(["case", "export", "p50 ms", "p99 ms", "examples/s", "p50 vs float32 (same impl, "
+           "padding)", "ours / keras-hub (same precision)"], lines)
 
 
 def goals(rows, finetune):
@@ -998,7 +1040,9 @@ def main(argv=None):
 
     meta["load_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["wall_s"] = time.perf_counter() - started
-    meta["exports"] = {f"{r['impl']} | {rec['case']}": rec["times"][0]
+    meta["exports"] = {f"{r['impl']} | {rec['case']}" + ("" if rec["variant"] == "export" else
+                                                         f" ({rec['variant'][8:]})"):
+                       rec["times"][0]
                        for r in runner.raw if r["task"] == "serve_prepare"
                        for rec in r["records"] if rec.get("times")}
     meta["worker_errors"] = [f"round {r['round']} {r['task']} {r['impl']}: {r['worker_error']}"

@@ -124,37 +124,50 @@ def serve_prepare(rec, spec):
     import time
 
     import keras
-    import tensorflow as tf
 
     for case in spec["cases"]:
-        def run():
-            t0 = time.perf_counter()
-            classifier = build_classifier(case["cfg"], spec["data"]["vocab_folder"], case["seq"])
-            preprocessor = classifier.preprocessor
-            preprocessor(tf.constant(["build the preprocessor"]))  # export needs it built
-            archive = keras.export.ExportArchive()
-            archive.track(classifier)
-            archive.track(preprocessor)
+        for key, policy in (("keras_hub", "float32"), ("keras_hub_bf16", "mixed_bfloat16")):
+            def run():
+                t0 = time.perf_counter()
+                keras.config.set_dtype_policy(policy)
+                try:
+                    export_text_classifier(case, spec, case["export_dir"][key])
+                finally:
+                    keras.config.set_dtype_policy("float32")
+                rec.add(case["id"], "export" if policy == "float32" else "export, bf16", [],
+                        [time.perf_counter() - t0])
+            C.guarded(rec, case["id"], "export", run)
 
-            def serving_default(text):
-                logits = classifier(preprocessor(text), training=False)
-                probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-                return {"probabilities": probabilities,
-                        "label_id": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
 
-            def token_ids(token_ids, segment_ids, padding_mask):
-                logits = classifier({"token_ids": token_ids, "segment_ids": segment_ids,
-                                     "padding_mask": padding_mask}, training=False)
-                return {"probabilities": tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)}
+def export_text_classifier(case, spec, path):
+    """keras-hub's text classifier with its preprocessor as one text-in SavedModel at `path`,
+    under the global dtype policy (`mixed_bfloat16`: keras-hub's way to compute in bfloat16)."""
+    import keras
+    import tensorflow as tf
 
-            ids_spec = tf.TensorSpec([None, None], tf.int32)
-            archive.add_endpoint("serving_default", serving_default,
-                                 input_signature=[tf.TensorSpec([None], tf.string)])
-            archive.add_endpoint("token_ids", token_ids,
-                                 input_signature=[ids_spec, ids_spec, ids_spec])
-            archive.write_out(case["export_dir"]["keras_hub"], verbose=False)
-            rec.add(case["id"], "export", [], [time.perf_counter() - t0])
-        C.guarded(rec, case["id"], "export", run)
+    classifier = build_classifier(case["cfg"], spec["data"]["vocab_folder"], case["seq"])
+    preprocessor = classifier.preprocessor
+    preprocessor(tf.constant(["build the preprocessor"]))  # export needs it built
+    archive = keras.export.ExportArchive()
+    archive.track(classifier)
+    archive.track(preprocessor)
+
+    def serving_default(text):
+        logits = classifier(preprocessor(text), training=False)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        return {"probabilities": probabilities,
+                "label_id": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+    def token_ids(token_ids, segment_ids, padding_mask):
+        logits = classifier({"token_ids": token_ids, "segment_ids": segment_ids,
+                             "padding_mask": padding_mask}, training=False)
+        return {"probabilities": tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)}
+
+    ids_spec = tf.TensorSpec([None, None], tf.int32)
+    archive.add_endpoint("serving_default", serving_default,
+                         input_signature=[tf.TensorSpec([None], tf.string)])
+    archive.add_endpoint("token_ids", token_ids, input_signature=[ids_spec, ids_spec, ids_spec])
+    archive.write_out(path, verbose=False)
 
 
 def serve(rec, spec):
@@ -167,10 +180,12 @@ def serve(rec, spec):
     loaded = {}
     for case in spec["cases"]:
         def run():
+            for key in ("keras_hub", "keras_hub_bf16"):
+                if case["export_dir"][key] not in loaded:
+                    loaded[case["export_dir"][key]] = tf.saved_model.load(case["export_dir"][key])
             path = case["export_dir"]["keras_hub"]
-            if path not in loaded:
-                loaded[path] = tf.saved_model.load(path)
             signature = loaded[path].signatures["serving_default"]
+            bf16 = loaded[case["export_dir"]["keras_hub_bf16"]].signatures["serving_default"]
             ids_signature = loaded[path].signatures["token_ids"]
             pre = keras_hub.models.BertTextClassifierPreprocessor(
                 keras_hub.tokenizers.BertTokenizer(vocabulary=vocab, lowercase=True),
@@ -181,6 +196,10 @@ def serve(rec, spec):
                 "text->probabilities": (
                     lambda batch: signature(text=tf.constant(batch))["probabilities"].numpy(),
                     None),
+                # keras-hub pads every request to the sequence length: its bf16 export is
+                # compared with ours at full length (run.py's FULL_LENGTH_BF16).
+                "text->probabilities, full length, bf16": (
+                    lambda batch: bf16(text=tf.constant(batch))["probabilities"].numpy(), None),
                 "preprocess only": (
                     lambda batch: pre_fn(tf.constant(batch))["token_ids"].numpy(), None),
                 "model only (token ids in)": (

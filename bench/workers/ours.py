@@ -123,9 +123,14 @@ def serve_prepare(rec, spec):
             classifier = build_classifier(case["cfg"], spec["data"]["vocab_folder"], case["seq"])
             export_saved_model(classifier, case["export_dir"]["ours"], check=False, overwrite=True)
             rec.add(case["id"], "export", [], [time.perf_counter() - t0])
-            # The same model padded to the full sequence length, for comparison.
+            # The same model padded to the full sequence length, for comparison, and both in
+            # bfloat16 (the same weights rounded).
             export_saved_model(classifier, case["export_dir"]["ours_full"], check=False,
                                pad_to_multiple_of=None, overwrite=True)
+            export_saved_model(classifier, case["export_dir"]["ours_bf16"], check=False,
+                               overwrite=True, precision="bfloat16")
+            export_saved_model(classifier, case["export_dir"]["ours_full_bf16"], check=False,
+                               pad_to_multiple_of=None, overwrite=True, precision="bfloat16")
         C.guarded(rec, case["id"], "export", run)
 
 
@@ -140,13 +145,14 @@ def serve(rec, spec):
     loaded = {}
     for case in spec["cases"]:
         def run():
-            for key in ("ours", "ours_full"):
+            served = {}
+            for key in ("ours", "ours_full", "ours_bf16", "ours_full_bf16"):
                 path = case["export_dir"][key]
                 if path not in loaded:
                     loaded[path] = tf.saved_model.load(path)
+                served[key] = loaded[path].signatures["serving_default"]
             path = case["export_dir"]["ours"]
-            signature = loaded[path].signatures["serving_default"]
-            full = loaded[case["export_dir"]["ours_full"]].signatures["serving_default"]
+            signature, full = served["ours"], served["ours_full"]
             ids_signature = loaded[path].signatures["token_ids"]
             pre = BertPreprocessor(BertTokenizer.from_pretrained(spec["data"]["vocab_folder"]),
                                    sequence_length=case["seq"])
@@ -157,6 +163,12 @@ def serve(rec, spec):
                     None),
                 "text->probabilities, full length": (  # run.py's FULL_LENGTH
                     lambda batch: full(text=tf.constant(batch))["probabilities"].numpy(), None),
+                "text->probabilities, bf16": (  # run.py's BF16
+                    lambda batch: served["ours_bf16"](text=tf.constant(batch))
+                    ["probabilities"].numpy(), None),
+                "text->probabilities, full length, bf16": (  # run.py's FULL_LENGTH_BF16
+                    lambda batch: served["ours_full_bf16"](text=tf.constant(batch))
+                    ["probabilities"].numpy(), None),
                 "preprocess only": (
                     lambda batch: pre_fn(tf.constant(batch))["token_ids"].numpy(), None),
                 "model only (token ids in)": (
