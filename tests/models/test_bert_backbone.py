@@ -80,6 +80,20 @@ def test_mixed_precision_tracks_float32(policy):
     assert diff < (0.1 if policy == "mixed_bfloat16" else 0.02)
 
 
+@pytest.mark.parametrize("policy", ["bfloat16", "mixed_bfloat16"])
+def test_a_backbone_dtype_survives_its_config_and_a_keras_file(policy, tmp_path):
+    """`BertBackbone(dtype=...)` (not the global policy) comes back from `.keras` as it was."""
+    backbone = BertBackbone(**TINY, dtype=policy)
+    assert keras.dtype_policies.get(backbone.get_config()["dtype"]).name == policy
+    backbone.save(tmp_path / "b.keras")
+    reloaded = keras.saving.load_model(tmp_path / "b.keras")
+    assert reloaded.embeddings.dtype_policy.name == policy
+    assert [w.dtype for w in reloaded.weights] == [w.dtype for w in backbone.weights]
+    inputs = random_inputs()
+    np.testing.assert_array_equal(np.asarray(reloaded(inputs)["sequence_output"], np.float32),
+                                  np.asarray(backbone(inputs)["sequence_output"], np.float32))
+
+
 def test_jit_compile_matches_eager():
     backbone = BertBackbone(**TINY)
     inputs = random_inputs()
