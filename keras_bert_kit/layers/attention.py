@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_bert_kit.layers import dropout_kernels
 from keras_bert_kit.layers.activations import initializer
+from keras_bert_kit.layers.fused_dense import inference_dense
 from keras_bert_kit.layers.gather import gather_positions
 from keras_bert_kit.layers.hash_dropout import HashDropout
 
@@ -101,7 +102,9 @@ class BertSelfAttention(keras.layers.Layer):
             # A split along the last axis (gradient: one concat) rather than slicing a
             # [batch, seq, 3, heads, head_dim] view (gradient: three zero-padded copies summed);
             # outside XLA the split is much faster (`bench/probe_xla_cpu.py`, QKV split).
-            query, key, value = ops.split(self.qkv_dense(inputs), 3, axis=-1)
+            projected = (inference_dense(self.qkv_dense, inputs) if not training
+                         else self.qkv_dense(inputs))
+            query, key, value = ops.split(projected, 3, axis=-1)
         else:
             query_len = ops.shape(query_positions)[1]
             query, key, value = self._project_rows(gather_positions(inputs, query_positions),
@@ -118,6 +121,8 @@ class BertSelfAttention(keras.layers.Layer):
         probs = self._probabilities(scores, attention_bias, training)
         context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
         context = ops.reshape(context, (batch, query_len, self.hidden_dim))
+        if not training:
+            return inference_dense(self.output_dense, context)
         return self.output_dense(context)
 
     def _probabilities(self, scores, attention_bias, training):

@@ -6,6 +6,7 @@ from keras_bert_kit.errors import UserError
 from keras_bert_kit.layers import dropout_kernels
 from keras_bert_kit.layers.activations import get_activation, initializer
 from keras_bert_kit.layers.attention import BertSelfAttention
+from keras_bert_kit.layers.fused_dense import inference_dense
 from keras_bert_kit.layers.gather import gather_positions
 from keras_bert_kit.layers.hash_dropout import HashDropout
 
@@ -149,6 +150,14 @@ class TransformerEncoder(keras.layers.Layer):
         # backward (`dropout_kernels`; under jit_compile XLA fuses the plain ops by itself).
         fused = dropout_kernels.use_fused(training)
         x = self._add_norm(self.attention_layer_norm, attended, residual, training, fused)
+        if not training:
+            # Inference: matmul, bias and GELU as one fused kernel (`fused_dense`).
+            gelu = self.activation == "gelu"
+            intermediate = inference_dense(self.intermediate_dense, x, gelu=gelu)
+            if not gelu:
+                intermediate = self._activation_fn(intermediate)
+            output = inference_dense(self.output_dense, intermediate)
+            return self._add_norm(self.output_layer_norm, output, x, training, fused)
         intermediate = self.intermediate_dense(x)
         if fused and self.activation == "gelu":
             intermediate = dropout_kernels.gelu_exact(intermediate)

@@ -80,7 +80,7 @@ def test_declaration_names_task_decoder_and_signature_inputs(exported):
     assert report.declaration_file == os.path.join(path, "assets.extra", "keras_bert_kit.json")
     with open(report.declaration_file, encoding="utf-8") as f:
         assert json.load(f) == {
-            "task": "BertClassifier", "decoder": "classes",
+            "task": "BertClassifier", "decoder": "classes", "precision": "float32",
             "signatures": {"serving_default": ["text"], "encode": ["text"],
                            "token_ids": ["token_ids", "segment_ids", "padding_mask"]}}
 

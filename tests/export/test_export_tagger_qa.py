@@ -209,6 +209,7 @@ def test_tagger_declaration_and_exports_without_one(tagger_export, tmp_path):
     with open(report.declaration_file, encoding="utf-8") as f:
         declaration = json.load(f)
     assert declaration == {"task": "BertTokenClassifier", "decoder": "entities",
+                           "precision": "float32",
                            "signatures": {"serving_default": ["text"], "encode": ["text"],
                                           "token_ids": ["token_ids", "segment_ids",
                                                         "padding_mask"]}}

@@ -63,8 +63,9 @@ def test_pack_windows_rejects_a_stride_that_skips_tokens():
 def test_short_texts_give_exactly_the_plain_logits():
     classifier = make_classifier()
     texts = [text([1, 2, 3]), text(range(8)), ""]
+    # predict runs a graph, where TF fuses each matmul with its bias and GELU (float rounding).
     np.testing.assert_allclose(classifier.predict(texts, verbose=0),
-                               plain_logits(classifier, texts), atol=1e-6, rtol=0)
+                               plain_logits(classifier, texts), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("aggregation", ["mean", "max"])
