@@ -10,14 +10,19 @@ on a shared machine the figure that load from others changes least), the main pr
 pool, count once per process) and the load average at the end.
 
 Runners: `local` (the bounded-memory local runner), `direct` (Beam's DirectRunner,
-multi-processing, `--workers` processes; run it with a Python that has `apache_beam`), `old`
+multi-processing, `--workers` processes), `direct-in-memory` (the DirectRunner in one process:
+`--direct_num_workers=1 --direct_running_mode=in_memory`; both need `apache_beam`), `old`
 (the tool before this design, `git show REV:keras_bert_kit/data/pretraining_data.py`, which
 holds everything in memory).
 
+`--max-rss-gb` (default 16) stops a run whose process tree grows past it (the row then says
+`"stopped": true` and its peak), so a runner whose memory grows with the corpus cannot take
+down a shared machine.
+
 Usage:
     .venv/bin/python bench/bench_pretraining_data.py --runners local old --scales 1 8
-    /path/to/beam-python bench/bench_pretraining_data.py --runners direct --scales 1
-    /path/to/beam-python bench/bench_pretraining_data.py --check-equal --copies 1
+    .venv/bin/python bench/bench_pretraining_data.py --runners direct direct-in-memory --scales 1
+    .venv/bin/python bench/bench_pretraining_data.py --check-equal --copies 1
 Results: bench/results_pretraining_data.md.
 """
 
@@ -75,16 +80,39 @@ def tree_usage(pid, cpu_seconds):
     return total
 
 
-def measure(command):
-    """Runs `command`; returns its JSON output line with the peak tree RSS and CPU time added."""
+def stop_tree(pid):
+    """Kills `pid` and all its descendants (children first)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def measure(command, max_rss_bytes=None):
+    """Runs `command`; returns its JSON output line with the peak tree RSS and CPU time added.
+
+    A run whose tree RSS exceeds `max_rss_bytes` is killed; its row has `"stopped": true`, the
+    peak seen and the seconds it ran."""
+    start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True)
-    peak, cpu_seconds = [0], {}
+    peak, cpu_seconds, stopped = [0], {}, threading.Event()
     done = threading.Event()
 
     def sample():
         while not done.is_set():
             peak[0] = max(peak[0], tree_usage(process.pid, cpu_seconds))
+            if max_rss_bytes and peak[0] > max_rss_bytes and not stopped.is_set():
+                stopped.set()
+                stop_tree(process.pid)
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -92,9 +120,12 @@ def measure(command):
     output, _ = process.communicate()
     done.set()
     sampler.join()
-    if process.returncode:
+    if stopped.is_set():
+        result = dict(stopped=True, wall_s=round(time.perf_counter() - start, 1))
+    elif process.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode})")
-    result = json.loads(output.strip().splitlines()[-1])
+    else:
+        result = json.loads(output.strip().splitlines()[-1])
     result["peak_tree_rss_mb"] = round(peak[0] / 2**20)
     result["cpu_s"] = round(sum(cpu_seconds.values()), 1)
     return result
@@ -124,8 +155,13 @@ def run_once(args):
     else:
         from keras_bert_kit.data.pretraining_data import create_pretraining_data as create
 
-        extra = {} if args.run == "local" else dict(runner="DirectRunner", pipeline_options=[
-            f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"])
+        extra = {
+            "local": {},
+            "direct": dict(runner="DirectRunner", pipeline_options=[
+                f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]),
+            "direct-in-memory": dict(runner="DirectRunner", pipeline_options=[
+                "--direct_num_workers=1", "--direct_running_mode=in_memory"]),
+        }[args.run]
     start = time.perf_counter()
     result = create(os.path.join(args.corpus, "*.txt"), args.vocab, args.output,
                     dupe_factor=args.dupe_factor, num_workers=args.workers, progress=False,
@@ -170,11 +206,13 @@ def check_equal(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--runners", nargs="+", default=["local"],
-                        choices=["local", "direct", "old"])
+                        choices=["local", "direct", "direct-in-memory", "old"])
     parser.add_argument("--scales", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--copies", type=int, default=5, help="copies of Austen per scale unit")
     parser.add_argument("--dupe-factor", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--max-rss-gb", type=float, default=16.0,
+                        help="stop a run whose process tree's RSS grows past this (GB)")
     parser.add_argument("--vocab", help="vocab.txt (default: the MiniLM test model's)")
     parser.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "kbk-bench-data"))
     parser.add_argument("--check-equal", action="store_true",
@@ -206,11 +244,17 @@ def main():
                        "--dupe-factor", str(args.dupe_factor), "--workers", str(args.workers)]
             if old:
                 command += ["--old-module", str(old)]
-            result = measure(command)
+            result = measure(command, args.max_rss_gb * 2**30)
+            cores = 1 if runner == "direct-in-memory" else args.workers
             result.update(runner=runner, scale=scale, words=words,
-                          words_per_s_per_core=round(words / result["wall_s"] / args.workers),
-                          words_per_cpu_s=round(words / result["cpu_s"]),
                           load_average=round(os.getloadavg()[0], 1))
+            if not result.get("stopped"):
+                result.update(words_per_s_per_core=round(words / result["wall_s"] / cores),
+                              words_per_cpu_s=round(words / result["cpu_s"]))
+            if runner.startswith("direct"):
+                import apache_beam
+
+                result["beam"] = apache_beam.__version__
             print(json.dumps(result), flush=True)
             shutil.rmtree(output, ignore_errors=True)
     for path in glob.glob(str(scratch / "corpus-x*")):

@@ -15,12 +15,23 @@ instance-creation core of `pretraining_instances.py`:
 4. when every shard is written, rename them into place and write `pretraining_stats.json`.
 
 For the same inputs and seed the shards are byte-identical to the local runner's. Memory per
-worker: the random-next sample, one input file and one shard's records (default 100,000).
+worker on a distributed runner (Dataflow, Flink, Spark: the shuffle is the service's, out of the
+workers): the random-next sample, one input file and one shard's records (default 100,000).
 
-Install with `pip install keras-bert-kit[beam]` (`apache-beam` 2.77; it pins protobuf < 7, so
-keep it in its own environment if another package needs protobuf 7). Command lines:
+`"DirectRunner"` here is Beam's FnApiRunner on this machine (`--direct_num_workers`,
+`--direct_running_mode`), for tests and small corpora: it holds every PCollection between fused
+stages and every `GroupByKey` in the memory of its own process (`ListBuffer` and `GroupingBuffer`
+in `apache_beam/runners/portability/fn_api_runner/execution.py`), so its memory grows with the
+corpus (≈ 2.4 GB per 3.6 M words, `bench/results_pretraining_data.md`); the local runner
+(`runner="local"`) stays flat. Beam's own `DirectRunner` name would first try the Prism runner,
+which downloads a Go binary from GitHub on first use and ignores the `--direct_*` flags
+(`SwitchingDirectRunner.run_pipeline` in `apache_beam/runners/direct/direct_runner.py`); here it
+does not (`runner="PrismRunner"` still picks Prism).
 
-    # this machine, several processes
+Install with `pip install keras-bert-kit[beam]` (`apache-beam` 2.78; it needs protobuf < 7,
+which TensorFlow 2.21 accepts: pip installs protobuf 6.33). Command lines:
+
+    # this machine, several processes (small corpora: memory grows with the corpus)
     kbk pretrain-data --input 'corpus/*.txt' --vocab vocab.txt --output records \\
         --runner DirectRunner --direct_num_workers=8 --direct_running_mode=multi_processing
     # Google Cloud Dataflow (workers need this package: --setup_file or --extra_package)
@@ -84,7 +95,8 @@ def run_beam_pipeline(input_files, vocab_file, output_dir, options, *, runner="D
         output_dir: the folder for the shards and the statistics (local or remote).
         options: the instance and output arguments of `create_pretraining_data`
             (`max_seq_length` ... `random_next_pool_tokens`).
-        runner: a Beam runner name (`"DirectRunner"`, `"DataflowRunner"`, `"FlinkRunner"`, ...).
+        runner: a Beam runner name (`"DirectRunner"`: the FnApiRunner on this machine, for small
+            corpora; `"DataflowRunner"`, `"FlinkRunner"`, ...).
         pipeline_options: Beam pipeline options: command-line flags or a `PipelineOptions`.
         num_workers: for the DirectRunner without `--direct_*` flags: its worker processes.
         overwrite: replace the shards of an earlier run.
@@ -109,7 +121,7 @@ def run_beam_pipeline(input_files, vocab_file, output_dir, options, *, runner="D
     """
     if beam is None:
         raise UserError(f"runner={runner!r} needs Apache Beam: pip install "
-                        "'keras-bert-kit[beam]' (or apache-beam==2.77.0), or use the local runner")
+                        "'keras-bert-kit[beam]' (or apache-beam==2.78.0), or use the local runner")
     files = match_input_files(input_files)
     output_dir = os.fspath(output_dir).rstrip("/")
     old_shards = _existing_shards(output_dir, overwrite)
@@ -127,9 +139,10 @@ def run_beam_pipeline(input_files, vocab_file, output_dir, options, *, runner="D
     if "://" not in output_dir:
         os.makedirs(output_dir, exist_ok=True)
     run = _BeamRun(output_dir, uuid.uuid4().hex[:12], options, arguments, old_shards)
+    beam_options = _pipeline_options(runner, pipeline_options, num_workers)
     try:
-        with beam.Pipeline(options=_pipeline_options(runner, pipeline_options,
-                                                     num_workers)) as pipeline:
+        with beam.Pipeline(runner=_direct_runner(beam_options) if runner == "DirectRunner"
+                           else None, options=beam_options) as pipeline:
             run.build(pipeline, files, tokenizer.vocabulary, config)
     except BaseException:
         _delete(_match(f"{output_dir}/.*.tmp-{run.run_id}"))
@@ -370,6 +383,19 @@ def _pipeline_options(runner, flags, num_workers):
         options = PipelineOptions(flags)
     options.view_as(StandardOptions).runner = runner
     return options
+
+
+def _direct_runner(options):
+    """The runner for `"DirectRunner"`: Beam's FnApiRunner, as `SwitchingDirectRunner` makes it
+    for a batch pipeline once Prism is out of the way (it hands the pipeline options on to the
+    SDK workers), so a run never downloads Prism and keeps the `--direct_*` flags."""
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
 def _read_vocabulary(vocab_file):

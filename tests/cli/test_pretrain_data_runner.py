@@ -57,7 +57,7 @@ def test_a_beam_runner_without_beam_installed_is_one_line(tmp_path):
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
         "kbk pretrain-data: error: runner='DirectRunner' needs Apache Beam: pip install "
-        "'keras-bert-kit[beam]' (or apache-beam==2.77.0), or use the local runner"]
+        "'keras-bert-kit[beam]' (or apache-beam==2.78.0), or use the local runner"]
     assert not (tmp_path / "out").exists()
 
 

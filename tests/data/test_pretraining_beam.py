@@ -40,6 +40,22 @@ def local(corpus, vocab_file, tmp_path_factory):
                                    num_shards=3, **OPTIONS)
 
 
+@pytest.fixture
+def prism_runs(monkeypatch):
+    """Calls of Beam's Prism runner (which Beam's own DirectRunner tries first, downloading a Go
+    binary); each one fails as it does offline, so Beam would fall back to the FnApiRunner."""
+    from apache_beam.runners.portability import prism_runner
+
+    calls = []
+
+    def run_pipeline(self, pipeline, options):
+        calls.append(pipeline)
+        raise RuntimeError("Prism is not available here")
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", run_pipeline)
+    return calls
+
+
 def records(shards, compression=""):
     return sorted(r.numpy() for r in tf.data.TFRecordDataset(shards, compression))
 
@@ -58,19 +74,22 @@ def assert_same_output(local, beam):
         [os.path.basename(s) for s in beam.shards] + ["pretraining_stats.json"])
 
 
-def test_direct_runner_writes_the_local_runners_shards(corpus, vocab_file, local, tmp_path):
+def test_direct_runner_writes_the_local_runners_shards(corpus, vocab_file, local, tmp_path,
+                                                       prism_runs):
     beam = create_pretraining_data(corpus / "*.txt", vocab_file, tmp_path, num_shards=3,
                                    runner="DirectRunner", pipeline_options=IN_MEMORY, **OPTIONS)
     assert_same_output(local, beam)
     assert beam.stats["records"] > 500 and beam.stats["documents"] > 5
+    assert prism_runs == []  # the FnApiRunner straight away: nothing to download
 
 
 def test_multi_process_direct_runner_and_file_order_change_nothing(corpus, vocab_file, local,
-                                                                   tmp_path):
+                                                                   tmp_path, prism_runs):
     files = sorted(map(str, corpus.glob("*.txt")), reverse=True)
     beam = create_pretraining_data(files, vocab_file, tmp_path, num_shards=3,
                                    runner="DirectRunner", num_workers=2, **OPTIONS)
     assert_same_output(local, beam)
+    assert prism_runs == []
 
 
 def test_default_shards_gzip_and_overwrite(corpus, vocab_file, tmp_path):
