@@ -78,7 +78,7 @@ def finetune(output, args):
                         batch_size=args.batch_size, max_train_examples=args.train_sentences),
         optimizer=OptimizerConfig(learning_rate=args.finetune_learning_rate),
         run=RunConfig(output_dir=output / "tagger", epochs=args.epochs, seed=args.seed,
-                      verbose=2),
+                      verbose=2, overwrite=True),  # the stage reruns; a killed one resumes
         options=TagOptions(word_split="character"))
     print(f"[finetune] {result['train_sentences']} sentences, {result['epochs']} epochs in "
           f"{result['train_seconds']:.0f} s; dev ({result['dev_sentences']} sentences):")

@@ -27,7 +27,8 @@ def _finetune(data, args):
                                max_train_examples=args.train_examples),
                optimizer=OptimizerConfig(learning_rate=5e-5, weight_decay=0.0,
                                          head_learning_rate_multiplier=20.0),
-               run=RunConfig(output_dir=args.output, epochs=1, verbose=1),
+               run=RunConfig(output_dir=args.output, epochs=1, verbose=1,
+                             overwrite=args.overwrite),
                options=ClassifyOptions(pooling="mean", window_stride=32))
 
 
@@ -74,5 +75,5 @@ def register(subparsers):
     p.add_argument("--output", default="runs/demo")
     p.add_argument("--export", default="saved_models/sentiment/1")
     p.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=True,
-                   help="replace the demo's own earlier export at --export (--no-overwrite: "
-                        "stop if one is there)")
+                   help="replace the demo's own earlier run at --output and export at "
+                        "--export (--no-overwrite: stop if one is there)")

@@ -6,7 +6,9 @@
   whole file: a line with fewer or more columns is an error, never a silent shift (a missing
   NER column would make the chunk column the tag). Every problem is raised as one
   `ConllDataError` whose message starts with `path:line:` and says what to do.
-- `make_tagging_dataset`: windows → batched `(x, labels, sample_weight)`, grouped by length.
+- `make_tagging_dataset`: windows → batched `(x, labels, sample_weight)`, grouped by length;
+  `tagging_batches`: the same batches picked by index vectors (a resumable run's epochs,
+  `data/epoch_batches.py`), `window_lengths` / `tagging_boundaries` their buckets.
 
 Word → word-piece alignment (`split_words`, `align_words`, `TaggingWindows`, `IGNORE_LABEL`)
 is the tagger's preprocessing and lives in `keras_bert_kit.text.tagging_preprocessor`, where the
@@ -247,20 +249,9 @@ def make_tagging_dataset(windows, batch_size, *, shuffle=True, seed=None, bucket
     >>> x["token_ids"].shape, labels.numpy()[0].tolist()[:4], weights.numpy()[0].tolist()[:4]
     (TensorShape([2, 4]), [-100, 1, 0, -100], [0.0, 1.0, 1.0, 0.0])
     """
-    if windows.labels is None:
-        raise ValueError("make_tagging_dataset needs labelled windows (align_words with tags=)")
-    lengths = np.array([len(t) for t in windows.token_ids], np.int32)
-    longest = int(lengths.max())
-    boundaries = list(bucket_boundaries or default_bucket_boundaries(longest))
-    if boundaries[-1] < longest:
-        raise ValueError(f"the last bucket boundary {boundaries[-1]} is below the longest window "
-                         f"({longest} tokens)")
-
-    def ragged(arrays):
-        return tf.RaggedTensor.from_row_lengths(np.concatenate(arrays), lengths)
-
-    ds = tf.data.Dataset.from_tensor_slices(
-        {"token_ids": ragged(windows.token_ids), "labels": ragged(windows.labels)})
+    lengths = window_lengths(windows)
+    boundaries = tagging_boundaries(windows, bucket_boundaries)
+    ds = tf.data.Dataset.from_tensor_slices(_ragged_windows(windows, lengths))
     ds = ds.map(lambda e: (e["token_ids"], e["labels"], tf.ones_like(e["token_ids"])))
     if shuffle:
         ds = ds.shuffle(len(lengths), seed=seed, reshuffle_each_iteration=True)
@@ -274,9 +265,79 @@ def make_tagging_dataset(windows, batch_size, *, shuffle=True, seed=None, bucket
     if shuffle:
         ds = ds.shuffle(num_batches, seed=seed, reshuffle_each_iteration=True)
 
-    def to_model(token_ids, labels, padding_mask):
-        x = {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
-             "padding_mask": padding_mask}
-        return x, labels, tf.cast(labels != IGNORE_LABEL, tf.float32)
+    return ds.map(_to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-    return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+def _to_model(token_ids, labels, padding_mask):
+    x = {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
+         "padding_mask": padding_mask}
+    return x, labels, tf.cast(labels != IGNORE_LABEL, tf.float32)
+
+
+def window_lengths(windows):
+    """The number of pieces of each window (`[CLS]` and `[SEP]` included), an int32 array."""
+    return np.array([len(t) for t in windows.token_ids], np.int32)
+
+
+def tagging_boundaries(windows, bucket_boundaries=None):
+    """The padded lengths windows are grouped by: `bucket_boundaries`, else
+    `default_bucket_boundaries` of the longest window.
+
+    Raises:
+        ValueError: unlabelled windows, or a last boundary below the longest window.
+    """
+    if windows.labels is None:
+        raise ValueError("make_tagging_dataset needs labelled windows (align_words with tags=)")
+    longest = int(window_lengths(windows).max())
+    boundaries = list(bucket_boundaries or default_bucket_boundaries(longest))
+    if boundaries[-1] < longest:
+        raise ValueError(f"the last bucket boundary {boundaries[-1]} is below the longest window "
+                         f"({longest} tokens)")
+    return boundaries
+
+
+def _ragged_windows(windows, lengths):
+    def ragged(arrays):
+        return tf.RaggedTensor.from_row_lengths(np.concatenate(arrays), lengths)
+
+    return {"token_ids": ragged(windows.token_ids), "labels": ragged(windows.labels)}
+
+
+def tagging_batches(windows, indices, bucket_boundaries):
+    """Batches `(x, labels, sample_weight)` of the windows picked by a dataset of index vectors,
+    padded like `make_tagging_dataset`'s to the smallest boundary holding each batch.
+
+    Args:
+        windows: labelled `TaggingWindows`.
+        indices: a `tf.data.Dataset` of int32 index vectors (e.g. `index_batches`), one a batch.
+        bucket_boundaries: `tagging_boundaries(windows, ...)`.
+
+    Example:
+    >>> from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+    >>> tokenizer = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "jane", "left"])
+    >>> windows = align_words(tokenizer, [["Jane", "left"], ["left"]], 16,
+    ...                       tags=[["B-PER", "O"], ["O"]], label_vocabulary=["O", "B-PER"])
+    >>> picked = tf.data.Dataset.from_tensor_slices([[1, 0]])
+    >>> x, labels, weights = next(iter(tagging_batches(windows, picked, [8, 16])))
+    >>> x["token_ids"].shape, labels.numpy()[1].tolist()[:4]
+    (TensorShape([2, 8]), [-100, 1, 0, -100])
+    """
+    data = _ragged_windows(windows, window_lengths(windows))
+    limits = tf.constant(list(bucket_boundaries), tf.int32)
+
+    def pick(index):
+        token_ids = tf.gather(data["token_ids"], index)
+        labels = tf.gather(data["labels"], index)
+        longest = tf.reduce_max(tf.concat([token_ids.row_lengths(), [0]], 0))
+        position = tf.minimum(tf.searchsorted(limits, [tf.cast(longest, tf.int32)])[0],
+                              len(bucket_boundaries) - 1)
+        width = tf.gather(limits, position)
+
+        def padded(ragged, value):
+            dense = ragged.to_tensor(value)
+            return tf.pad(dense, [[0, 0], [0, width - tf.shape(dense)[1]]], constant_values=value)
+
+        return _to_model(padded(token_ids, 0), padded(labels, IGNORE_LABEL),
+                         padded(tf.ones_like(token_ids), 0))
+
+    return indices.map(pick, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -2,7 +2,8 @@
 
 - `read_squad`: a SQuAD JSON file → `SquadExample`s, every answer checked against its context.
   Problems are raised as one `SquadDataError` naming the file and the question id.
-- `make_squad_dataset`: features → batched `(x, {"start_logits": ..., "end_logits": ...})`.
+- `make_squad_dataset`: features → batched `(x, {"start_logits": ..., "end_logits": ...})`;
+  `squad_batches`: the same batches picked by index vectors (a resumable run's epochs).
 
 Doc-stride windows and n-best decoding (`SquadExample`, `SquadFeatures`, `make_squad_features`,
 `decode_answers`) are the question answerer's preprocessing and live in
@@ -129,3 +130,27 @@ def make_squad_dataset(features, batch_size, *, shuffle=True, seed=None):
     if shuffle:
         ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def squad_batches(features, indices):
+    """Batches of `make_squad_dataset`'s form, of the windows picked by a dataset of index vectors
+    (a resumable run's epochs: `data/epoch_batches.py`).
+
+    Example:
+    >>> from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "ann", "met", "bob"]
+    >>> train = [SquadExample("q1", "Who?", "Ann met Bob", [{"text": "Bob", "start": 8}])]
+    >>> features = make_squad_features(train, BertTokenizer(vocab), 12, training=True)
+    >>> x, y = next(iter(squad_batches(features, tf.data.Dataset.from_tensor_slices([[0, 0]]))))
+    >>> x["token_ids"].shape, y["start_logits"].numpy().tolist()
+    (TensorShape([2, 12]), [6, 6])
+    """
+    inputs = {k: tf.constant(v) for k, v in features.inputs().items()}
+    starts = tf.constant(features.start_positions)
+    ends = tf.constant(features.end_positions)
+
+    def pick(index):
+        return ({k: tf.gather(v, index) for k, v in inputs.items()},
+                {"start_logits": tf.gather(starts, index), "end_logits": tf.gather(ends, index)})
+
+    return indices.map(pick, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -2,7 +2,9 @@
 
 Readers turn TSV / CSV / JSONL files (GLUE layouts included) into `ClassificationExamples`;
 `make_classification_dataset` turns those into a batched, shuffled `tf.data.Dataset`, optionally
-tokenized and packed by a preprocessor and grouped into a small fixed set of padded lengths.
+tokenized and packed by a preprocessor and grouped into a small fixed set of padded lengths;
+`classification_batches` packs the same way the batches a resumable run plans per epoch
+(`example_lengths` for their buckets, `data/epoch_batches.py`).
 
 Every problem found in a file is raised as one `ClassificationDataError` (a `UserError`) whose
 message starts with `path:line:` and says what to do. Label columns are checked, not trusted: a
@@ -493,3 +495,59 @@ def _fit_to_boundary(packed, boundaries):
         return tf.pad(t, [[0, 0], [0, target - tf.shape(t)[1]]] + [[0, 0]] * (t.shape.rank - 2))
 
     return tf.nest.map_structure(fit, packed)
+
+
+def example_lengths(examples, preprocessor=None, length_fn=None):
+    """Each example's length, as `make_classification_dataset` buckets it, as a NumPy array.
+
+    Lengths come from `length_fn` (a pair: the sum over its two texts), else from the
+    preprocessor's `padding_mask` (the packed length, truncation included).
+
+    Example:
+    >>> import numpy as np
+    >>> ex = ClassificationExamples(["a b", "c", "d e f"], None, None, None, "mem")
+    >>> example_lengths(ex, length_fn=lambda x: tf.strings.length(x)).tolist()
+    [3, 1, 5]
+    """
+    measure = _element_lengths(length_fn, preprocessor)
+    features = examples.texts if examples.pairs is None else (examples.texts, examples.pairs)
+    batches = tf.data.Dataset.from_tensor_slices(features).batch(_LENGTH_BATCH_SIZE)
+    lengths = [measure(x).numpy() for x in batches]
+    return np.concatenate(lengths).astype(np.int32) if lengths else np.zeros(0, np.int32)
+
+
+def classification_batches(examples, indices, *, preprocessor=None, bucket_boundaries=None):
+    """Batches `(x, y)` of `examples` picked by a dataset of index vectors, packed like
+    `make_classification_dataset`'s (see `data/epoch_batches.py`: a resumable run's batches).
+
+    Args:
+        examples: labelled `ClassificationExamples`.
+        indices: a `tf.data.Dataset` of int32 index vectors (e.g. `index_batches`), one a batch.
+        preprocessor: as `make_classification_dataset` (None: raw strings).
+        bucket_boundaries: as `make_classification_dataset`: each packed batch is padded or
+            trimmed to the smallest boundary that holds it (its examples share a bucket).
+
+    Example:
+    >>> import numpy as np
+    >>> ex = ClassificationExamples(["a", "b", "c"], None, np.array([0, 1, 0], "int32"),
+    ...                             ["0", "1"], "mem")
+    >>> batches = classification_batches(ex, tf.data.Dataset.from_tensor_slices([[2, 0]]))
+    >>> [(x.numpy().tolist(), y.numpy().tolist()) for x, y in batches]
+    [([b'c', b'a'], [0, 0])]
+    """
+    boundaries = _check_boundaries(bucket_boundaries)
+    texts = tf.constant(examples.texts)
+    pairs = None if examples.pairs is None else tf.constant(examples.pairs)
+    labels = tf.constant(examples.labels)
+
+    def pick(index):
+        x = tf.gather(texts, index)
+        if pairs is not None:
+            x = (x, tf.gather(pairs, index))
+        if preprocessor is not None:
+            x = preprocessor(x)
+            if boundaries:
+                x = _fit_to_boundary(x, boundaries)
+        return x, tf.gather(labels, index)
+
+    return indices.map(pick, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

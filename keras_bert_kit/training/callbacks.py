@@ -68,6 +68,30 @@ def save_atomically(model, path):
             os.remove(temporary)
 
 
+def remove_partial_saves(folder):
+    """Removes the temporary files `save_atomically` left in `folder` when its process was killed
+    in the middle of a save (their process is gone; a live one's are left alone).
+
+    Example:
+    >>> _ = open(".model.keras.999999999.partial.keras", "w").write("half")
+    >>> remove_partial_saves(".")
+    >>> os.listdir(".")
+    []
+    """
+    for name in os.listdir(folder):
+        parts = name.split(".")
+        if not (name.startswith(".") and name.endswith(".partial.keras") and len(parts) > 4):
+            continue
+        try:
+            os.kill(int(parts[-3]), 0)
+            continue  # that process still runs
+        except (ValueError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue  # another user's running process
+        os.remove(os.path.join(folder, name))
+
+
 class BestModelCheckpoint(keras.callbacks.Callback):
     """Saves the model after each epoch whose monitored score is the best so far.
 
@@ -121,6 +145,47 @@ class BestModelCheckpoint(keras.callbacks.Callback):
             self.best, self.best_epoch, self.best_logs = value, epoch, dict(logs)
             self.best_payload = payload
             outside_distribution(save_atomically, self.model, self.path)
+
+    def get_state(self):
+        """The best epoch so far, its score, logs and payload (for a resumable run's backup)."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_logs": self.best_logs,
+                "best_payload": self.best_payload}
+
+    def set_state(self, state):
+        """Restores `get_state()`'s dict (a resumed run goes on comparing with the best epoch)."""
+        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+        self.best_logs, self.best_payload = state["best_logs"], state["best_payload"]
+
+
+class RunHistory(keras.callbacks.Callback):
+    """The logs of every epoch of a run, across the `fit` calls of a resumed run.
+
+    Keras' `History` holds the epochs of one `fit`; a resumed run restores this one from its
+    backup (`get_state` / `set_state`), so `history` covers the run from its first epoch.
+
+    Attributes:
+        history: `{log name: [value per epoch]}`, like `keras.callbacks.History.history`.
+
+    Example:
+    >>> history = RunHistory()
+    >>> history.on_epoch_end(0, {"loss": 0.5})
+    >>> history.set_state(history.get_state()); history.history
+    {'loss': [0.5]}
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def get_state(self):
+        return {"history": self.history}
+
+    def set_state(self, state):
+        self.history = {k: [float(v) for v in values] for k, values in state["history"].items()}
 
 
 class HuggingFaceCheckpoint(keras.callbacks.Callback):
@@ -185,13 +250,14 @@ def training_callbacks(output_dir, *, backup=True, keras_checkpoint=True, hf_che
 class TrainingBackup(keras.callbacks.Callback):
     """Backs a resumable run up after every epoch, and at the step where SIGTERM stops it.
 
-    The backup (`training/resume.py`: weights, optimizer, dropout seeds, position) is written by
-    the chief only (`write=False` on the other workers, which resume from the chief's). After a
-    SIGTERM (`watch.requested`) every worker stops after the same batch: several workers agree
-    on it through `handler` (`preemption.preemption_handler`), one process stops after its
-    current batch; the backup of that batch is written and `Preempted` raised (exit status 143).
-    A stop falling on an epoch's last batch waits for the epoch's end (its evaluation and log
-    row), so a resumed run never starts with an empty epoch.
+    The backup (`training/resume.py`: weights, optimizer, dropout seeds, position, the state of
+    the `states` callbacks) is written by the chief only (`write=False` on the other workers,
+    which resume from the chief's). With `every_batches` it is also written every that many
+    batches within an epoch. After a SIGTERM (`watch.requested`) every worker stops after the
+    same batch: several workers agree on it through `handler` (`preemption.preemption_handler`),
+    one process stops after its current batch; the backup of that batch is written and
+    `Preempted` raised (exit status 143). A stop falling on an epoch's last batch waits for the
+    epoch's end (its evaluation and log row), so a resumed run never starts with an empty epoch.
 
     Args:
         backup_dir: the backup folder.
@@ -200,26 +266,41 @@ class TrainingBackup(keras.callbacks.Callback):
         watch: the run's `TerminationWatch` (None: SIGTERM is not handled here).
         handler: for several workers, a function `handler(save, stop)` returning TF's
             `PreemptionCheckpointHandler` (`preemption.preemption_handler`), else None.
+        every_batches: also back up every that many batches of an epoch (None: epoch ends).
+        states: `{name: callback}` whose `get_state()` goes into each backup.
+        metrics: keep the training metrics' variables in backups within an epoch, and restore
+            `restored_metrics` at the start of a resumed partial epoch (one replica only:
+            Keras' metric variables are per replica under a strategy of several).
 
     Attributes:
         offset: batches of the current epoch done before this `fit` (a resumed partial epoch).
+        restored_metrics: the metric variables of the backup a partial epoch resumes from.
 
     Example:
-    >>> backup = TrainingBackup("runs/x/backup", batches_per_epoch=100)
+    >>> backup = TrainingBackup("runs/x/backup", batches_per_epoch=100, every_batches=10)
     >>> backup.offset
     0
     """
 
-    def __init__(self, backup_dir, batches_per_epoch, *, write=True, watch=None, handler=None):
+    def __init__(self, backup_dir, batches_per_epoch, *, write=True, watch=None, handler=None,
+                 every_batches=None, states=None, metrics=False):
         super().__init__()
         self.backup_dir, self.batches_per_epoch = backup_dir, batches_per_epoch
         self.write, self.watch = write, watch
+        self.every_batches, self.states, self.metrics = every_batches, states or {}, metrics
         self.offset = self.epoch = self.batch = 0
+        self.restored_metrics = None
         self._stop_at_epoch_end = False
         self.handler = handler(self._save_here, self._stop) if handler is not None else None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.batch = epoch, self.offset
+        if self.offset and self.metrics and self.restored_metrics is not None:
+            variables = self.model.metrics_variables  # Keras has just reset them
+            if len(variables) == len(self.restored_metrics):
+                for variable, value in zip(variables, self.restored_metrics):
+                    variable.assign(value)
+        self.restored_metrics = None
 
     def on_train_batch_end(self, batch, logs=None):
         self.batch = self.offset + batch + 1
@@ -228,6 +309,10 @@ class TrainingBackup(keras.callbacks.Callback):
         elif self.watch is not None and self.watch.requested.is_set():
             self._save_here()
             self._stop()
+            return
+        if self.every_batches and self.batch % self.every_batches == 0:
+            if self.batch < self.batches_per_epoch:  # the epoch's end saves after its evaluation
+                self._save(Position(self.epoch, self.batch))
 
     def on_epoch_end(self, epoch, logs=None):
         self.offset = 0
@@ -248,5 +333,7 @@ class TrainingBackup(keras.callbacks.Callback):
 
     def _save(self, position):
         if self.write:
+            state = {name: callback.get_state() for name, callback in self.states.items()}
             outside_distribution(save_backup, self.model, self.backup_dir, position,
-                                 self.batches_per_epoch)
+                                 self.batches_per_epoch, state,
+                                 self.metrics and position.batch > 0)

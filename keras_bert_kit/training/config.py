@@ -189,7 +189,11 @@ class RunConfig(_Checked):
     save_every_steps: int | None = setting(
         help="steps per backup / log row / evaluation (must divide total_steps; default "
              "min(total_steps, 1000))", check="positive")
-    resume: bool = setting(True, "continue a killed run from its backup in the output folder")
+    resume: bool = setting(True, "continue a killed run from its backup in the output folder "
+                                 "(--no-resume: start over; fine-tuning needs --overwrite too "
+                                 "when the folder holds a backup)")
+    overwrite: bool = setting(False, "fine-tuning: replace the finished run (metrics.json) in "
+                                     "--output; its files stay until the new run writes its own")
     strategy: str = setting("auto", "distribution strategy (see choose_strategy)",
                             choices=STRATEGIES)
     tpu_address: str | None = setting(flag="--tpu", help="TPU name or address for --strategy "

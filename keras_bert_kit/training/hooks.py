@@ -11,7 +11,7 @@ them in this order:
 3. `build_model()`: the Keras model, under `strategy.scope()`;
 4. `datasets(model)`: `(training data, extra model.fit arguments)`; the training data is a
    `tf.data.Dataset`, or for a resumable task a `BatchStream` (the runner splits it over workers
-   and replicas and starts it at the run's position);
+   and replicas and starts it at the run's position) with `steps_per_epoch` among the arguments;
 5. `schedule_batches()`: the learning-rate schedule's length in batches; `compile_arguments()`:
    `model.compile` arguments besides the optimizer (e.g. losses);
 6. `monitor()`: `(log name, "max" | "min")` to keep the best epoch by, or None (keep the last);
@@ -32,14 +32,17 @@ The module imports neither TensorFlow nor Keras: tasks import them inside their 
 """
 
 import dataclasses
+import os
 import typing
 
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.training.config import DataConfig, ModelConfig, OptimizerConfig, RunConfig
 
 # Fields only pretraining reads; fine-tuning tasks reject them.
-PRETRAINING_ONLY = ("preset", "config_overrides", "total_steps", "steps_per_epoch",
-                    "save_every_steps", "resume")
+PRETRAINING_ONLY = ("preset", "config_overrides", "total_steps", "steps_per_epoch")
+# How the fine-tuning commands describe the shared fields they read otherwise than pretraining.
+FINE_TUNING_FLAGS = {"save_every_steps": {
+    "help": "also back the run up every N training batches (default: after each epoch only)"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +78,11 @@ class TaskHooks:
             how the task's command spells a shared field, when not the field's own way.
         resumable: the runner backs the run up (`callbacks.TrainingBackup`), resumes from the
             backup at the step it stopped at, and the task's training data is a `BatchStream`.
-        resume_keys: settings a resumed run must share with the backed-up one.
+        resume_keys: settings a resumed run must share with the backed-up one (None: all of
+            them but the number of replicas).
+        final_results: a finished run (`metrics.json` in its folder) is final: a rerun into
+            the folder is refused unless `run.overwrite`, and the backup is removed once
+            `metrics.json` is written (pretraining keeps it: a rerun reports the same run).
         jit_default: what `jit_compile="auto"` means (see `jit_compile_setting`).
 
     Example:
@@ -95,6 +102,7 @@ class TaskHooks:
     flags = {}
     resumable = False
     resume_keys = ()
+    final_results = False
     jit_default = "auto"
 
     def __init__(self, config, runner=None):
@@ -154,6 +162,10 @@ class TaskHooks:
     def compile_arguments(self):
         return {}
 
+    def backup_every_batches(self):
+        """Batches between two backups within an epoch (None: at the epochs' ends only)."""
+        return None
+
     def monitor(self):
         return None
 
@@ -174,10 +186,67 @@ class TaskHooks:
 
 
 class FineTuningHooks(TaskHooks):
-    """Shared parts of the fine-tuning tasks: required files, epochs and history in the result."""
+    """Shared parts of the fine-tuning tasks: required files, resumable epochs, the settings a
+    resumed run must keep, epochs and history in the result.
+
+    A fine-tuning run is resumable: its batches are planned per epoch from `(seed, epoch)`
+    (`data/epoch_batches.py`: length buckets kept, every epoch the same number of batches), so
+    a run killed mid-epoch and started again trains on exactly the batches an uninterrupted run
+    would (`batch_stream`). Its results are final (`final_results`).
+    """
 
     required = ("init", "train", "dev")
     unused = PRETRAINING_ONLY
+    flags = FINE_TUNING_FLAGS
+    resumable = True
+    resume_keys = None
+    final_results = True
+
+    def batch_stream(self, buckets, batches):
+        """The run's `BatchStream` over examples with length buckets `buckets`.
+
+        Sets `steps_per_epoch`. `batches(indices)` maps a `tf.data.Dataset` of index vectors
+        (one a batch) onto the model's batches (`classification_batches`, ...).
+        """
+        from keras_bert_kit.data.epoch_batches import (batches_per_epoch, index_batches,
+                                                       replica_pieces)
+
+        batch_size, run = self.config.data.batch_size, self.config.run
+        self.steps_per_epoch = batches_per_epoch(buckets, batch_size)
+
+        def make(replica_batch_size, num_shards, shard_index):
+            replicas, pieces = replica_pieces(batch_size, replica_batch_size, num_shards,
+                                              shard_index)
+            return batches(index_batches(buckets, batch_size, run.seed, run.epochs,
+                                         replicas=replicas, pieces=pieces))
+
+        return BatchStream(make, batch_size)
+
+    def fit_arguments(self, **more):
+        """`model.fit` arguments of a `batch_stream` run: epochs, batches per epoch, `more`."""
+        return {"epochs": self.config.run.epochs, "steps_per_epoch": self.steps_per_epoch,
+                **more}
+
+    def schedule_batches(self):
+        return self.steps_per_epoch * self.config.run.epochs
+
+    def backup_every_batches(self):
+        return self.config.run.save_every_steps
+
+    def settings(self):
+        """Settings every fine-tuning run records (a task adds its own)."""
+        config = self.config
+
+        def paths(value):
+            return (None if value is None else os.fspath(value)
+                    if isinstance(value, str | os.PathLike) else [os.fspath(v) for v in value])
+
+        return dict(train=paths(config.data.train), dev=paths(config.data.dev),
+                    max_train_examples=config.data.max_train_examples, head=config.model.head,
+                    epochs=config.run.epochs, seed=config.run.seed,
+                    optimizer=config.optimizer.optimizer,
+                    global_clipnorm=config.optimizer.global_clipnorm,
+                    gradient_accumulation_steps=config.optimizer.gradient_accumulation_steps)
 
     def results(self, model, history, best):
         return {"epochs": self.config.run.epochs,

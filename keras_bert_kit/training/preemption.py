@@ -4,14 +4,14 @@ Cloud preemption (spot VMs, Kubernetes evictions and drains, Slurm's `scancel` a
 sends SIGTERM, then SIGKILL after a grace period (30 s by default on Kubernetes, GCE and Slurm).
 The `Runner` holds a `TerminationWatch` for the whole run; a SIGTERM then means:
 
-- inside the training loop of a resumable task (pretraining): every worker stops at the *same*
-  step, the chief writes one backup of that step (weights, optimizer, dropout seeds, position)
-  and every process exits with status 143. Several workers agree on the step through TF's
-  `tf.distribute.experimental.PreemptionCheckpointHandler` (over the coordination service), so a
-  SIGTERM to any one worker stops them all; one process stops at its next step. The same
-  command started again resumes at that step (`training/resume.py`).
-- anywhere else (start-up, the final evaluation and exports, fine-tuning tasks): the process
-  exits with 143 at once; a resumable run resumes from its last backup.
+- inside the training loop of a resumable task (pretraining and fine-tuning): every worker
+  stops at the *same* step, the chief writes one backup of that step (weights, optimizer,
+  dropout seeds, position) and every process exits with status 143. Several workers agree on
+  the step through TF's `tf.distribute.experimental.PreemptionCheckpointHandler` (over the
+  coordination service), so a SIGTERM to any one worker stops them all; one process stops at its
+  next step. The same command started again resumes at that step (`training/resume.py`).
+- anywhere else (start-up, the final evaluation and exports): the process exits with 143 at
+  once; the run resumes from its last backup.
 - a process that has not exited `grace_seconds` after the SIGTERM (e.g. stuck in a collective
   whose peer is gone) is ended with status 143 without saving.
 

@@ -16,6 +16,12 @@ the run (a temporary folder for what a task's callbacks must write, removed at t
 resume from the chief's backup. A SIGTERM ends the run with status 143 (`Preempted`), after a
 backup of the step it stopped at when the task is resumable.
 
+Every task is resumable. A fine-tuning run (`TaskHooks.final_results`) backs up after each epoch
+(and every `save_every_steps` batches), resumes a killed run's backup in its folder with a line
+`<output>: resuming from epoch N, step S (...)` on standard error, and removes the backup once
+`metrics.json` is written; a folder holding a finished run is refused unless `run.overwrite`
+(`resume.start_mode`), before anything runs.
+
 Example (a tiny random BERT learns a two-word sentiment task):
 >>> import os
 >>> words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "good", "bad", "film"]
@@ -34,6 +40,7 @@ Example (a tiny random BERT learns a two-word sentiment task):
 ['history.csv', 'metrics.json', 'model.keras']
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -45,8 +52,9 @@ from keras_bert_kit.errors import UserError
 from keras_bert_kit.training.config import (DataConfig, ModelConfig, OptimizerConfig, RunConfig,
                                             TrainingConfig)
 from keras_bert_kit.training.hooks import BatchStream
-from keras_bert_kit.training.resume import (BACKUP_DIR, Position, check_resume, load_backup,
-                                            truncate_history)
+from keras_bert_kit.training.resume import (BACKUP_DIR, FINISHED_FILE, RUN_SETTINGS_FILE,
+                                            Position, check_resume, load_backup, resume_message,
+                                            start_mode, truncate_history)
 from keras_bert_kit.training.tasks import get_task
 
 logger = logging.getLogger(__name__)
@@ -110,7 +118,16 @@ class Runner:
         self.strategy = self.policy = self.output_dir = self.watch = None
         self.is_chief = True
         self.position = Position()
-        self.resuming = hooks_class.resumable and self.config.run.resume
+        self.history = None
+        self.restored = {}
+        run = self.config.run
+        # Pretraining backs up and resumes unless --no-resume; fine-tuning always backs up, and
+        # resumes a killed run's backup (a finished run is refused here, before anything runs).
+        self.backing_up = hooks_class.resumable and (run.resume or hooks_class.final_results)
+        self.resuming = hooks_class.resumable and run.resume
+        if hooks_class.final_results:
+            mode = start_mode(run.output_dir, resume=run.resume, overwrite=run.overwrite)
+            self.resuming = self.backing_up and mode == "resume"
 
     def run(self):
         """Trains; returns the result dict also written to `metrics.json`.
@@ -135,6 +152,7 @@ class Runner:
     def _run(self):
         import keras
 
+        from keras_bert_kit.training.callbacks import remove_partial_saves
         from keras_bert_kit.training.strategy import choose_strategy, is_chief, set_precision
 
         config = self.config
@@ -147,27 +165,51 @@ class Runner:
         self.is_chief = is_chief(self.strategy)
         run_dir = os.fspath(config.run.output_dir)
         self.output_dir = run_dir if self.is_chief else tempfile.mkdtemp(prefix="kbk-worker-")
-        settings = self.settings()
-        if self.resuming:
-            check_resume(run_dir, settings, self.hooks.resume_keys, write=self.is_chief)
+        settings, keys = self.settings(), self._resume_keys()
+        if self.resuming:  # other settings than the backup's: refused before anything is built
+            check_resume(run_dir, settings, keys, write=False)
         with self.strategy.scope():
             model = self.hooks.build_model()
         self._check_positions(model)
         train, fit_arguments = self.hooks.datasets(model)
         self._compile(model)
+        # Nothing is written before here: a bad checkpoint or setting leaves the folder as it was.
+        if self.backing_up:
+            self._record_settings(run_dir, settings, keys)
         os.makedirs(self.output_dir, exist_ok=True)
-        backup = self._restore(model, run_dir, fit_arguments) if self.resuming else None
+        if self.is_chief:
+            remove_partial_saves(self.output_dir)  # a killed run's half-written model.keras
+        backup = self._restore(model, run_dir, fit_arguments) if self.backing_up else None
         callbacks, checkpoint = self._callbacks(model, backup)
         start = time.perf_counter()
-        history = self._fit(model, train, fit_arguments, callbacks, backup)
+        self._fit(model, train, fit_arguments, callbacks, backup)
         train_seconds = round(time.perf_counter() - start, 1)
-        result = {**self.hooks.results(model, history, checkpoint),
+        result = {**self.hooks.results(model, self.history, checkpoint),
                   "train_seconds": train_seconds, "settings": settings}
         if self.is_chief:
             self.hooks.write_outputs(model, result)
-            with open(os.path.join(self.output_dir, "metrics.json"), "w", encoding="utf-8") as f:
+            with open(os.path.join(self.output_dir, FINISHED_FILE), "w", encoding="utf-8") as f:
                 json.dump(result, f, indent=2)
+            if self.hooks.final_results and backup is not None:  # the run is done: no resuming
+                shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(run_dir, RUN_SETTINGS_FILE))
         return result
+
+    def _resume_keys(self):
+        """The settings a resumed run must share with its backup (default: all but replicas)."""
+        keys = self.hooks.resume_keys
+        return [k for k in self.settings() if k != "replicas"] if keys is None else keys
+
+    def _record_settings(self, run_dir, settings, keys):
+        """Writes `run_settings.json` (refusing other settings than the backup's).
+
+        A fresh start of a run with final results first discards a backup left in the folder (a
+        finished run's, or a killed one's under --no-resume --overwrite).
+        """
+        if not self.resuming and self.hooks.final_results and self.is_chief:
+            shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
+        check_resume(run_dir, settings, keys, write=self.is_chief)
 
     def settings(self):
         """The run's settings recorded in `metrics.json` (and `run_settings.json` to resume)."""
@@ -226,39 +268,51 @@ class Runner:
 
         backup_dir = os.path.join(run_dir, BACKUP_DIR)
         per_epoch = fit_arguments["steps_per_epoch"]
-        with self.strategy.scope():
-            self.position = load_backup(model, backup_dir, per_epoch)
-        check_same_position(self.strategy, self.position.batches(per_epoch))
-        if self.position != Position():
-            logger.info("resuming %s at epoch %d, batch %d", run_dir, *vars(self.position).values())
+        if self.resuming:
+            with self.strategy.scope():
+                self.position = load_backup(model, backup_dir, per_epoch, state=self.restored)
+            check_same_position(self.strategy, self.position.batches(per_epoch))
+            if self.position != Position():
+                logger.warning("%s", resume_message(run_dir, self.position, per_epoch,
+                                                    fit_arguments["epochs"]))
         requested = self.watch.requested
 
         def handler(save, stop):
             return preemption_handler(self.strategy, save, stop, requested,
                                       os.path.join(backup_dir, "tf-preemption"))
 
-        return TrainingBackup(backup_dir, per_epoch, write=self.is_chief, watch=self.watch,
-                              handler=handler)
+        backup = TrainingBackup(backup_dir, per_epoch, write=self.is_chief, watch=self.watch,
+                                handler=handler, every_batches=self.hooks.backup_every_batches(),
+                                metrics=self.strategy.num_replicas_in_sync == 1)
+        backup.restored_metrics = self.restored.get("metrics")
+        return backup
 
     def _callbacks(self, model, backup):
         """The run's callbacks, and the checkpoint callback (the best epoch, for the results)."""
         import keras
 
-        from keras_bert_kit.training.callbacks import BestModelCheckpoint
+        from keras_bert_kit.training.callbacks import BestModelCheckpoint, RunHistory
 
         monitor = self.hooks.monitor() or (None, "max")
         # Every worker scores the dev set (collectives); the others save to a temporary folder.
         checkpoint = BestModelCheckpoint(os.path.join(self.output_dir, "model.keras"), *monitor,
                                          score=self.hooks.dev_scores)
+        self.history = RunHistory()
+        states = {"checkpoint": checkpoint, "history": self.history}
+        for name, state in self.restored.get("callbacks", {}).items():
+            states[name].set_state(state)
         callbacks = [keras.callbacks.TerminateOnNaN()]
         if self.is_chief or monitor[0] is not None:
             callbacks.append(checkpoint)
+        callbacks.append(self.history)  # after the checkpoint, which adds the dev scores
         if self.is_chief:
             history = os.path.join(self.output_dir, "history.csv")
-            if self.position.epoch or self.position.batch:
+            if self.resuming:  # rows logged after the backup are trained (and logged) again
                 truncate_history(history, self.position.epoch)
             callbacks += [*self.hooks.callbacks(),
                           keras.callbacks.CSVLogger(history, append=self.resuming)]
+        if backup is not None:
+            backup.states = states
         # The backup comes last: it writes after the epoch's log row and checkpoint.
         return callbacks + ([backup] if backup is not None else []), checkpoint
 

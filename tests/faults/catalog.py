@@ -100,6 +100,40 @@ class World:
             return path
         return self._once(f"export-{name}", build)
 
+    @property
+    def finetune(self):
+        """Tiny data for `kbk finetune` runs that are killed and resumed."""
+        from tests.training.finetune_resume_fixtures import make_finetune_data
+
+        return self._once("finetune", lambda: make_finetune_data(self.root / "finetune"))
+
+    def finished_run(self):
+        """A finished `kbk finetune classify` run (in this process)."""
+        def build():
+            from tests.training.finetune_resume_fixtures import finetune_argv
+
+            output = self.root / "finished"
+            out = kbk(finetune_argv("classify", self.finetune, output))
+            assert out.code == 0, out.stderr
+            return output
+        return self._once("finished", build)
+
+    def killed_run(self):
+        """A `kbk finetune classify` process stopped by SIGTERM after its first backup."""
+        def build():
+            from tests.training.finetune_resume_fixtures import (CLASSIFY_BATCHES, EPOCHS,
+                                                                 finetune_argv, kill_at_random,
+                                                                 start_kbk)
+
+            output = self.root / "killed"
+            process = start_kbk(finetune_argv("classify", self.finetune, output),
+                                self.root / "killed.log")
+            _, code = kill_at_random(process, output, signal.SIGTERM, 0,
+                                     EPOCHS * CLASSIFY_BATCHES)
+            assert code == 143, (self.root / "killed.log").read_text()[-2000:]
+            return output
+        return self._once("killed", build)
+
     def case_dir(self, id):
         folder = self.root / "cases" / id
         folder.mkdir(parents=True, exist_ok=True)
@@ -687,6 +721,99 @@ def _(world):
         os.umask(old_umask)
     outcome.message = "returns the report (umask respected: private when asked)"
     return with_disk(outcome, f"modes {_tree_modes(path)}")
+
+
+# ------------------------------------------------------------------------------ killed fine-tuning
+
+
+def _files(folder):
+    return {p.relative_to(folder): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(pathlib.Path(folder).rglob("*")) if p.is_file()}
+
+
+def _rerun_refused(world, id, source, extra):
+    """Copies the run `source` to the case folder and runs the same command with `extra`."""
+    import shutil
+
+    from tests.training.finetune_resume_fixtures import finetune_argv
+
+    run = world.case_dir(id) / "run"
+    if not run.exists():
+        shutil.copytree(source, run)
+    before = _files(run)
+    outcome = kbk(finetune_argv("classify", world.finetune, run, *extra))
+    return with_disk(outcome, f"{listing(run, run.parent)}; "
+                              f"{'unchanged' if _files(run) == before else 'CHANGED'}")
+
+
+@fault("finetune-rerun-finished", "killed fine-tuning",
+       "`kbk finetune classify` again into an `--output` holding a finished run",
+       r"^kbk finetune classify: error: .*run already holds a finished run \(metrics\.json\); use "
+       r"--overwrite to replace it or a new --output$",
+       disk=r"run/: history\.csv, metrics\.json, model\.keras; unchanged$")
+def _(world):
+    return _rerun_refused(world, "finetune-rerun-finished", world.finished_run(), [])
+
+
+@fault("finetune-other-settings", "killed fine-tuning",
+       "a SIGTERM'd run's folder, the command again with `--learning-rate 1e-3`",
+       r"run holds a backup of a run with other settings \(.*run/run_settings\.json: "
+       r"learning_rate=0\.005 now 0\.001\); use a new output folder or the same settings",
+       disk=r"run/: backup/, history\.csv, .*run_settings\.json; unchanged$")
+def _(world):
+    return _rerun_refused(world, "finetune-other-settings", world.killed_run(),
+                          ["--learning-rate", "1e-3"])
+
+
+@fault("finetune-no-resume-over-backup", "killed fine-tuning",
+       "a SIGTERM'd run's folder, the command again with `--no-resume`",
+       r"run holds a killed run's backup \(backup/\); --no-resume starts it over only with "
+       r"--overwrite", disk=r"unchanged$")
+def _(world):
+    return _rerun_refused(world, "finetune-no-resume-over-backup", world.killed_run(),
+                          ["--no-resume"])
+
+
+def _kill_and_rerun(world, id, signum, seed):
+    """Starts `kbk finetune classify` as a process, kills it at a random (seeded) moment after its
+    first backup, runs the same command again, and reports both."""
+    from tests.training.finetune_resume_fixtures import (CLASSIFY_BATCHES, EPOCHS, finetune_argv,
+                                                         kill_at_random, start_kbk)
+
+    folder = world.case_dir(id)
+    run = folder / "run"
+    argv = finetune_argv("classify", world.finetune, run)
+    before, code = kill_at_random(start_kbk(argv, folder / "killed.log"), run, signum, seed,
+                                  EPOCHS * CLASSIFY_BATCHES)
+    after_kill = listing(run, folder)
+    rerun = kbk_process(argv)
+    resumed = next((line for line in rerun.stderr.splitlines() if "resuming" in line), "no "
+                   "resume line")
+    outcome = Outcome(f"killed ({signal.Signals(signum).name}: exit {code}) with a backup of "
+                      f"{before} batches; the same command: rc {rerun.code}, {resumed!r}", code,
+                      "", rerun.stdout, rerun.stderr)
+    return with_disk(outcome, f"after the kill: {after_kill}; after the rerun: "
+                              f"{listing(run, folder)}")
+
+
+@fault("finetune-sigterm", "killed fine-tuning",
+       "`kbk finetune classify` stopped by SIGTERM at a random moment, then run again",
+       r"the same command: rc 0, '.*run: resuming from epoch \d, step \d+ \(\d+ of 39 training "
+       r"steps done\)'", code=143,
+       disk=r"after the kill: run/: .*backup/, history\.csv, .*run_settings\.json; after the "
+            r"rerun: run/: history\.csv, metrics\.json, model\.keras$", slow=True)
+def _(world):
+    return _kill_and_rerun(world, "finetune-sigterm", signal.SIGTERM, 1)
+
+
+@fault("finetune-sigkill", "killed fine-tuning",
+       "`kbk finetune classify` killed (SIGKILL) at a random moment, then run again",
+       r"the same command: rc 0, '.*run: resuming from epoch \d, step \d+ \(\d+ of 39 training "
+       r"steps done\)'", code=-9,
+       disk=r"after the kill: run/: .*backup/, history\.csv, .*run_settings\.json; after the "
+            r"rerun: run/: history\.csv, metrics\.json, model\.keras$", slow=True)
+def _(world):
+    return _kill_and_rerun(world, "finetune-sigkill", signal.SIGKILL, 2)
 
 
 # ------------------------------------------------------------------------------ checkpoints (today)

@@ -26,7 +26,7 @@ its bad input for real, or kills the process, and records the outcome); `tests/f
 test_faults.py` asserts the same cases. Regenerate after changing a message. Paths are relative
 to the case's temporary folder (or the shared one: `tiny/init`, `exports/`). Exit status: 2 is a user error (one line, no traceback), 0 is
 success, 1 an uncaught Python error (the API rows: the exception the caller gets), -9 a process
-killed with SIGKILL by the test. Rows marked *today* record how a concern owned elsewhere
+killed with SIGKILL by the test, 143 a run stopped by SIGTERM (after saving its backup). Rows marked *today* record how a concern owned elsewhere
 (checkpoints) behaved when the table was made; they are not asserted here.
 
 {count} cases, made {date} in {seconds:.0f} s.

@@ -58,7 +58,7 @@ def test_task_defaults_fill_what_is_not_given():
         model=ModelConfig(preset="bert_tiny_uncased", vocab_file="v.txt"),
         data=DataConfig(train="a.tfrecord"), run=RunConfig(output_dir="runs/p")))
     assert pretraining.config.optimizer.learning_rate == 1e-4
-    assert pretraining.resuming and not squad.resuming
+    assert pretraining.resuming and squad.backing_up and not squad.resuming  # nothing to resume
     given = Runner("classify", TrainingConfig(
         model=ModelConfig(init="m/", sequence_length=64), data=DataConfig(train="t", dev="d"),
         run=RunConfig(epochs=5)))

@@ -5,17 +5,24 @@ length-bucketed batches, keeps the epoch with the best dev accuracy (regression:
 `model.keras`, and reports that model's dev metrics plus F1 and Matthews correlation
 (classification) or Pearson and Spearman correlation (regression).
 
+Bucketing and resuming: each example's packed length is measured once, before training
+(`example_lengths`), and each epoch's batches are planned from `(seed, epoch)` in NumPy
+(`data/epoch_batches.py`): the examples permuted, cut into batches within their length bucket,
+the batches shuffled. That keeps `bucket_by_sequence_length`'s batches (one padded shape per
+batch, few shapes for XLA) while making the stream deterministic and countable, so a killed run
+resumes at the exact batch it stopped at (`tf.data`'s reshuffling bucketer cannot be skipped
+into).
+
 Example:
 >>> ClassifyHooks.defaults["sequence_length"], ClassifyHooks.monitor_for("regression")
 (128, ('val_mae', 'min'))
 """
 
-import math
 import os
 
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.training.config import ClassifyOptions
-from keras_bert_kit.training.hooks import PRETRAINING_ONLY, FineTuningHooks
+from keras_bert_kit.training.hooks import FINE_TUNING_FLAGS, PRETRAINING_ONLY, FineTuningHooks
 
 
 class ClassifyHooks(FineTuningHooks):
@@ -27,7 +34,7 @@ class ClassifyHooks(FineTuningHooks):
     defaults = {"sequence_length": 128, "learning_rate": 5e-5, "epochs": 3,
                 "output_dir": "runs/classify"}
     unused = PRETRAINING_ONLY + ("vocab_file",)
-    flags = {"train": {"help": "training file (.tsv, .csv, .jsonl)"},
+    flags = {**FINE_TUNING_FLAGS, "train": {"help": "training file (.tsv, .csv, .jsonl)"},
              "dev": {"help": "dev/test file, same columns"}}
     # XLA on for the train step, also on CPU where Keras' own "auto" leaves it off
     # (`bench/probe_xla_cpu.py` times XLA against graph mode); off for bfloat16 on CPU.
@@ -66,33 +73,44 @@ class ClassifyHooks(FineTuningHooks):
         return classifier
 
     def datasets(self, model):
-        from keras_bert_kit.data.text_classification_data import make_classification_dataset
+        from keras_bert_kit.data.epoch_batches import bucket_ids
+        from keras_bert_kit.data.text_classification_data import (classification_batches,
+                                                                  example_lengths,
+                                                                  make_classification_dataset)
 
-        batch_size = self.config.data.batch_size
+        boundaries = self.bucket_boundaries()
+        lengths = (example_lengths(self.train, model.preprocessor) if boundaries
+                   else [0] * len(self.train))
+        train = self.batch_stream(
+            bucket_ids(lengths, boundaries),
+            lambda indices: classification_batches(self.train, indices,
+                                                   preprocessor=model.preprocessor,
+                                                   bucket_boundaries=boundaries))
+        self.dev_dataset = make_classification_dataset(self.dev, self.config.data.batch_size,
+                                                       shuffle=False,
+                                                       preprocessor=model.preprocessor)
+        return train, self.fit_arguments(validation_data=self.dev_dataset)
+
+    def bucket_boundaries(self):
+        """The padded lengths batches are bucketed by (`()`: none, pad to the sequence length)."""
         boundaries = self.config.options.bucket_boundaries
         if boundaries == "auto":
             from keras_bert_kit.text.tagging_preprocessor import default_bucket_boundaries
 
             boundaries = default_bucket_boundaries(self.config.model.sequence_length)
-        train = make_classification_dataset(self.train, batch_size, shuffle=True,
-                                            seed=self.config.run.seed,
-                                            preprocessor=model.preprocessor,
-                                            bucket_boundaries=boundaries)
-        self.dev_dataset = make_classification_dataset(self.dev, batch_size, shuffle=False,
-                                                       preprocessor=model.preprocessor)
-        return train, {"epochs": self.config.run.epochs, "validation_data": self.dev_dataset}
-
-    def schedule_batches(self):
-        return math.ceil(len(self.train) / self.config.data.batch_size) * self.config.run.epochs
+        return tuple(boundaries or ())
 
     def monitor(self):
         return self.monitor_for(self.config.options.problem_type)
 
     def settings(self):
-        optimizer = self.config.optimizer
-        return dict(sequence_length=self.config.model.sequence_length,
-                    pooling=self.config.options.pooling, layer_decay=optimizer.layer_decay,
-                    head_learning_rate_multiplier=optimizer.head_learning_rate_multiplier)
+        optimizer, options = self.config.optimizer, self.config.options
+        return dict(**super().settings(), sequence_length=self.config.model.sequence_length,
+                    pooling=options.pooling, layer_decay=optimizer.layer_decay,
+                    head_learning_rate_multiplier=optimizer.head_learning_rate_multiplier,
+                    problem_type=options.problem_type, text_column=options.text_column,
+                    label_column=options.label_column, pair_column=options.pair_column,
+                    bucket_boundaries=list(self.bucket_boundaries()))
 
     def results(self, model, history, best):
         from keras_bert_kit.training.saving import load_model

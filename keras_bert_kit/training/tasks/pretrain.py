@@ -50,7 +50,8 @@ class PretrainHooks(TaskHooks):
     options_class = PretrainOptions
     defaults = {"epochs": 1, "learning_rate": 1e-4}
     required = ("train", "vocab_file", "output_dir")
-    unused = ("sequence_length", "max_train_examples", "head")
+    # `overwrite`: a rerun into a finished pretraining run trains no further and reports it.
+    unused = ("sequence_length", "max_train_examples", "head", "overwrite")
     flags = {"train": {"flag": "--train-files", "nargs": "+",
                        "help": "TFRecord files / glob patterns, or .txt files"},
              "dev": {"flag": "--eval-files", "nargs": "+",

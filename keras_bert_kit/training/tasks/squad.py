@@ -16,7 +16,7 @@ import os
 
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.training.config import SquadOptions
-from keras_bert_kit.training.hooks import PRETRAINING_ONLY, FineTuningHooks
+from keras_bert_kit.training.hooks import FINE_TUNING_FLAGS, PRETRAINING_ONLY, FineTuningHooks
 from keras_bert_kit.training.squad_metrics import squad_scores
 
 
@@ -29,7 +29,7 @@ class SquadHooks(FineTuningHooks):
     defaults = {"sequence_length": 384, "learning_rate": 5e-5, "epochs": 2,
                 "output_dir": "runs/squad"}
     unused = PRETRAINING_ONLY + ("vocab_file",)
-    flags = {"train": {"help": "SQuAD v1.1 / v2.0 training JSON"},
+    flags = {**FINE_TUNING_FLAGS, "train": {"help": "SQuAD v1.1 / v2.0 training JSON"},
              "dev": {"help": "SQuAD JSON scored by EM / F1 after each epoch"}}
 
     def read_data(self):
@@ -57,16 +57,12 @@ class SquadHooks(FineTuningHooks):
         return qa
 
     def datasets(self, model):
-        from keras_bert_kit.data.squad_data import make_squad_dataset
+        from keras_bert_kit.data.squad_data import squad_batches
 
         self.features = model.features(self.train, training=True)
-        train = make_squad_dataset(self.features, self.config.data.batch_size, shuffle=True,
-                                   seed=self.config.run.seed)
-        self.steps_per_epoch = int(train.cardinality())
-        return train, {"epochs": self.config.run.epochs}
-
-    def schedule_batches(self):
-        return self.steps_per_epoch * self.config.run.epochs
+        train = self.batch_stream([0] * len(self.features),
+                                  lambda indices: squad_batches(self.features, indices))
+        return train, self.fit_arguments()
 
     def monitor(self):
         return "val_f1", "max"
@@ -79,11 +75,13 @@ class SquadHooks(FineTuningHooks):
             batch_size=self.config.data.batch_size)
         scores = squad_scores(self.dev, {k: a["text"] for k, a in answers.items()}, self.version)
         logs = {f"val_{k}": float(v) for k, v in scores.items() if "total" not in k}
-        return logs, {"scores": scores, "answers": answers}
+        # The payload goes into the run's backup (JSON): the answers' texts are what is kept.
+        return logs, {"scores": scores, "answers": {k: a["text"] for k, a in answers.items()}}
 
     def settings(self):
         options = self.config.options
-        return dict(sequence_length=self.config.model.sequence_length,
+        return dict(**super().settings(), version=self.version,
+                    sequence_length=self.config.model.sequence_length,
                     doc_stride=options.doc_stride, max_query_length=options.max_query_length,
                     max_answer_length=options.max_answer_length, n_best=options.n_best,
                     null_threshold=options.null_threshold)
@@ -98,5 +96,4 @@ class SquadHooks(FineTuningHooks):
     def write_outputs(self, model, result):
         path = os.path.join(self.runner.output_dir, "predictions.json")
         with open(path, "w", encoding="utf-8") as f:
-            json.dump({k: a["text"] for k, a in self.answers.items()}, f, indent=1,
-                      ensure_ascii=False)
+            json.dump(self.answers, f, indent=1, ensure_ascii=False)

@@ -14,7 +14,7 @@ import os
 
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.training.config import TagOptions
-from keras_bert_kit.training.hooks import PRETRAINING_ONLY, FineTuningHooks
+from keras_bert_kit.training.hooks import FINE_TUNING_FLAGS, PRETRAINING_ONLY, FineTuningHooks
 from keras_bert_kit.training.ner_metrics import entity_scores
 
 
@@ -27,7 +27,7 @@ class TagHooks(FineTuningHooks):
     defaults = {"sequence_length": 128, "learning_rate": 5e-5, "epochs": 3,
                 "output_dir": "runs/tag"}
     unused = PRETRAINING_ONLY
-    flags = {"train": {"help": "CoNLL training file (.gz allowed)"},
+    flags = {**FINE_TUNING_FLAGS, "train": {"help": "CoNLL training file (.gz allowed)"},
              "dev": {"help": "CoNLL dev file, scored by entity P/R/F1 after each epoch"},
              "vocab_file": {"help": "vocab.txt when --init has none"},
              "max_train_examples": {"flag": "--max-train-sentences",
@@ -67,20 +67,20 @@ class TagHooks(FineTuningHooks):
         return tagger
 
     def datasets(self, model):
-        from keras_bert_kit.data.conll_data import align_words, make_tagging_dataset
+        from keras_bert_kit.data.conll_data import (align_words, tagging_batches,
+                                                    tagging_boundaries, window_lengths)
+        from keras_bert_kit.data.epoch_batches import bucket_ids
 
         options = self.config.options
         self.train_windows = align_words(
             model.preprocessor.tokenizer, self.train.words, self.config.model.sequence_length,
             tags=self.train.tags, label_vocabulary=self.label_vocabulary, stride=options.stride,
             label_all_subtokens=options.label_all_subtokens)
-        train = make_tagging_dataset(self.train_windows, self.config.data.batch_size,
-                                     shuffle=True, seed=self.config.run.seed)
-        self.steps_per_epoch = int(train.cardinality())
-        return train, {"epochs": self.config.run.epochs}
-
-    def schedule_batches(self):
-        return self.steps_per_epoch * self.config.run.epochs
+        boundaries = tagging_boundaries(self.train_windows)
+        train = self.batch_stream(
+            bucket_ids(window_lengths(self.train_windows), boundaries),
+            lambda indices: tagging_batches(self.train_windows, indices, boundaries))
+        return train, self.fit_arguments()
 
     def monitor(self):
         return "val_entity_f1", "max"
@@ -94,10 +94,12 @@ class TagHooks(FineTuningHooks):
         return logs, scores
 
     def settings(self):
-        options = self.config.options
-        return dict(word_split=options.word_split, scheme=self.train.scheme,
+        options, model = self.config.options, self.config.model
+        return dict(**super().settings(), word_split=options.word_split, scheme=self.train.scheme,
                     label_all_subtokens=options.label_all_subtokens,
-                    sequence_length=self.config.model.sequence_length, stride=options.stride)
+                    sequence_length=model.sequence_length, stride=options.stride,
+                    cased=options.cased,
+                    vocab_file=None if model.vocab_file is None else os.fspath(model.vocab_file))
 
     def results(self, model, history, best):
         return {"dev_entity_scores": best.best_payload, "train_sentences": len(self.train),
