@@ -444,7 +444,7 @@ def run_finetune(args, workdir):
         # The README's classification command: mean pooling (how all-MiniLM-L6-v2 was trained),
         # no weight decay, the new head at 20 x the encoder's rate; seed 0 (the default).
         "--pooling", "mean", "--weight-decay", "0", "--head-learning-rate-multiplier", "20",
-        "--seed", "0", "--output", output]
+        "--seed", "0", "--output", output, "--overwrite"]  # a new run each time
     print(f"[finetune] {shlex.join(cmd)}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
@@ -507,6 +507,9 @@ def markdown(meta, rows, finetune):
     w("# keras-bert-kit benchmark" + (" — QUICK SMOKE RUN (tiny configs, not results)" if quick
                                       else ""))
     w("")
+    if meta.get("note"):  # added by hand to a run's .json (then `--render`): what the run met
+        w(f"> {meta['note']}")
+        w("")
     w(f"- Date: {meta['date']}")
     w(f"- Command: `{meta['command']}`")
     m = meta["machine"]
