@@ -14,7 +14,6 @@ weight memory the server reads.
 import os
 
 import keras
-import numpy as np
 
 from keras_bert_kit.errors import UserError
 
@@ -113,10 +112,9 @@ def with_precision(model, precision):
         return model
     backbone_config = dict(model.backbone.get_config(), dtype=precision)
     backbone = type(model.backbone).from_config(backbone_config)
-    config = dict(model.get_config())
-    config = type(model)._deserialize_common(
-        dict(config, backbone=keras.saving.serialize_keras_object(backbone), preprocessor=None))
-    config["backbone"], config["preprocessor"] = backbone, model.preprocessor
+    # The task's own config with the parts given as objects: the new backbone, the same
+    # preprocessor (its vocabulary is an asset, not in the config).
+    config = dict(model.get_config(), backbone=backbone, preprocessor=model.preprocessor)
     copy = type(model)(**config)
     _copy_weights(model, copy)
     return copy
@@ -133,8 +131,7 @@ def _copy_weights(source, target):
         raise RuntimeError(f"the {precision_name(target)} copy of {source.name} has other "
                            f"weights than the model: {missing}")
     for path, variable in targets.items():
-        value = np.asarray(keras.ops.convert_to_numpy(sources[path].value))
-        variable.assign(keras.ops.cast(value, variable.dtype))
+        variable.assign(keras.ops.cast(sources[path].value, variable.dtype))
 
 
 def precision_name(model):
