@@ -5,8 +5,21 @@ a submodule's heavy imports (tensorflow-text, h5py) happen only when used.
 """
 
 import importlib
+import os
+import pkgutil
 
 __version__ = "0.1.0"
+
+
+def _model_exports():
+    """`{class name: module}` of the models: `models/bert_*.py` each hold one public class named
+    after the file (`bert_token_classifier.py`: `BertTokenClassifier`). Read from the folder's
+    file names, so nothing is imported and a new model file is exported as it is added."""
+    folder = os.path.join(os.path.dirname(__file__), "models")
+    return {"".join(word.title() for word in module.name.split("_")):
+            f"{__name__}.models.{module.name}"
+            for module in pkgutil.iter_modules([folder]) if module.name.startswith("bert_")}
+
 
 _EXPORTS = {
     # text
@@ -17,13 +30,8 @@ _EXPORTS = {
     "build_vocabulary": "keras_bert_kit.text.vocabulary",
     # config
     "BertConfig": "keras_bert_kit.config",
-    # models
-    "BertBackbone": "keras_bert_kit.models.bert_backbone",
-    "BertPretrainer": "keras_bert_kit.models.bert_pretrainer",
-    "BertClassifier": "keras_bert_kit.models.bert_classifier",
-    "BertMultipleChoice": "keras_bert_kit.models.bert_multiple_choice",
-    "BertTokenClassifier": "keras_bert_kit.models.bert_token_classifier",
-    "BertQuestionAnswerer": "keras_bert_kit.models.bert_question_answerer",
+    # models: BertBackbone, BertPretrainer, BertTask and the task models
+    **_model_exports(),
     # training
     "load_model": "keras_bert_kit.training.saving",
     # export

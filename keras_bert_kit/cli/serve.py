@@ -145,9 +145,13 @@ def register(subparsers):
     p.add_argument("--model", required=True,
                    help="a .keras task model with a preprocessor, or a Hugging Face / Google "
                         "checkpoint folder (its head, id2label labels and vocab.txt)")
-    p.add_argument("--task", choices=("classify", "tag", "squad", "multiple-choice"),
-                   help="the task of a checkpoint folder (default: from config.json "
-                        "architectures, or the head its weights hold)")
+    # No `choices`: the task names are the task models' `task_name`s, known once their modules
+    # are imported (TensorFlow), which `kbk export --help` does not do; a wrong name is a
+    # UserError of `models.task_registry.task_class` naming the known ones.
+    p.add_argument("--task",
+                   help="the task of a checkpoint folder, a task model's task_name (e.g. "
+                        "classify, tag, squad; default: from config.json architectures, or the "
+                        "head its weights hold)")
     p.add_argument("--output", required=True, help="saved_models/<name>/<version>")
     p.add_argument("--labels", help="comma-separated label names (index = class id)")
     p.add_argument("--overwrite", action="store_true",

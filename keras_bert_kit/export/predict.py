@@ -14,9 +14,9 @@ import os
 import numpy as np
 
 from keras_bert_kit.errors import UserError
-from keras_bert_kit.export.serving_module import read_declaration
-from keras_bert_kit.models.bert_task import text_array
+from keras_bert_kit.export.declaration import read_declaration
 from keras_bert_kit.text.decoding import DECODERS, plain
+from keras_bert_kit.text.raw_text import text_array
 
 _TAGGER_OUTPUTS = {"word_start", "token_start", "token_end", "label"}
 _QA_OUTPUTS = {"answer", "answer_start", "answer_end"}

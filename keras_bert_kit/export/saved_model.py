@@ -13,8 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert_kit.export import serving_checks
+from keras_bert_kit.export.declaration import DECLARATION_FILE
 from keras_bert_kit.export.precision import bf16_cpu_note, normalize_precision, with_precision
-from keras_bert_kit.export.serving_module import DECLARATION_FILE, ServingModule
+from keras_bert_kit.export.serving_module import ServingModule
 from keras_bert_kit.export.versions import (check_export_target, make_staging_folder,
                                             move_into_place, sync_tree)
 from keras_bert_kit.export.warmup import write_warmup_requests
@@ -96,7 +97,7 @@ def example_inputs(signature, examples, example_pairs=None):
 
     Example:
     >>> import tensorflow as tf
-    >>> from keras_bert_kit.models.bert_task import ServingSignature
+    >>> from keras_bert_kit.models.serving_signature import ServingSignature
     >>> sig = ServingSignature(None, {"text": tf.TensorSpec([None], tf.string),
     ...                               "choices": tf.TensorSpec([None, 2], tf.string)})
     >>> {k: v.tolist() for k, v in example_inputs(sig, ["a", "b", "c"]).items()}

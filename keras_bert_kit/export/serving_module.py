@@ -6,14 +6,10 @@ What each task serves is documented on its `serving_outputs`; the served outputs
 into Python by the decoder the task names (`keras_bert_kit.text.decoding`).
 """
 
-import json
-import os
-
 import keras
 
+from keras_bert_kit.export.declaration import write_declaration
 from keras_bert_kit.export.precision import precision_name
-
-DECLARATION_FILE = os.path.join("assets.extra", "keras_bert_kit.json")
 
 
 class ServingModule:
@@ -52,21 +48,3 @@ class ServingModule:
         self.archive.write_out(path, verbose=False)
         write_declaration(path, self.declaration())
 
-
-def write_declaration(export_dir, declaration):
-    """Writes `declaration` to `export_dir/assets.extra/keras_bert_kit.json`."""
-    path = os.path.join(export_dir, DECLARATION_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(declaration, f, indent=1)
-    return path
-
-
-def read_declaration(export_dir):
-    """The export's declaration (see `ServingModule.declaration`), or None for exports without
-    one (written before the task contract)."""
-    path = os.path.join(export_dir, DECLARATION_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

@@ -9,15 +9,16 @@ from keras_bert_kit.errors import UserError
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.layers.mean_pooling import MeanPooling
 from keras_bert_kit.models.bert_backbone import cls_only
-from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts, text_array
+from keras_bert_kit.models.bert_task import BertTask
+from keras_bert_kit.models.pretrained_io import load_pretrained_parts
 from keras_bert_kit.text.bert_preprocessor import BertPreprocessor, trim_padding
+from keras_bert_kit.text.raw_text import text_array
 
 PROBLEM_TYPES = ("classification", "multilabel", "regression")
 POOLING = ("pooled", "mean")
 WINDOW_AGGREGATIONS = ("mean", "max")
 
 
-@keras.saving.register_keras_serializable(package="keras_bert_kit")
 class BertClassifier(BertTask):
     """A dense head on the pooled output, for single texts or text pairs.
 
@@ -57,6 +58,7 @@ class BertClassifier(BertTask):
     (1, 3)
     """
 
+    task_name = "classify"
     preprocessor_cls = BertPreprocessor
     decoder = "classes"
     trims_served_padding = True

@@ -6,11 +6,12 @@ from keras import ops
 
 from keras_bert_kit.layers.activations import initializer
 from keras_bert_kit.models.bert_backbone import cls_only
-from keras_bert_kit.models.bert_task import BertTask, ServingSignature, load_pretrained_parts
+from keras_bert_kit.models.bert_task import BertTask
+from keras_bert_kit.models.pretrained_io import load_pretrained_parts
+from keras_bert_kit.models.serving_signature import TEXT_SPEC, ServingSignature
 from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
 
 
-@keras.saving.register_keras_serializable(package="keras_bert_kit")
 class BertMultipleChoice(BertTask):
     """One logit per choice from the pooled output of each packed `(context, choice)` pair.
 
@@ -33,6 +34,7 @@ class BertMultipleChoice(BertTask):
     (2, 4)
     """
 
+    task_name = "multiple-choice"
     preprocessor_cls = BertPreprocessor
     decoder = "choices"
     hf_architecture = "BertForMultipleChoice"
@@ -117,7 +119,7 @@ class BertMultipleChoice(BertTask):
 
         ids = tf.TensorSpec([None, self.num_choices, None], tf.int32)
         signatures["serving_default"] = ServingSignature(serving_default, {
-            "text": tf.TensorSpec([None], tf.string),
+            "text": TEXT_SPEC,
             "choices": tf.TensorSpec([None, self.num_choices], tf.string)})
         signatures["token_ids"] = ServingSignature(
             token_ids, {"token_ids": ids, "segment_ids": ids, "padding_mask": ids})

@@ -78,9 +78,6 @@ class BertPretrainer(keras.Model):
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
                         weighted_metrics=weighted_metrics, **kwargs)
 
-    def get_compile_config(self):
-        return super().get_compile_config()
-
     def compile_from_config(self, config):
         # Imported here: bert_task imports TensorFlow (tf.data text input), which the
         # pretrainer itself does not need, so the model also builds on other Keras backends.

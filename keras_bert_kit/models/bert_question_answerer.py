@@ -5,11 +5,11 @@ import keras
 import tensorflow as tf
 
 from keras_bert_kit.layers.activations import initializer
-from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
+from keras_bert_kit.models.bert_task import BertTask
+from keras_bert_kit.models.pretrained_io import load_pretrained_parts
 from keras_bert_kit.text.squad_preprocessor import SquadPreprocessor
 
 
-@keras.saving.register_keras_serializable(package="keras_bert_kit")
 class BertQuestionAnswerer(BertTask):
     """Start and end logits over the tokens of packed `[CLS] question [SEP] context [SEP]` pairs.
 
@@ -40,6 +40,7 @@ class BertQuestionAnswerer(BertTask):
     (TensorShape([1, 5]), tf.float32)
     """
 
+    task_name = "squad"
     preprocessor_cls = SquadPreprocessor
     decoder = "answer"
     text_inputs = 2

@@ -3,6 +3,9 @@
 The contract, declared by each task model in its class (`export/`, `kbk predict`, the warm-up
 writer and `serving/client.py` read only this — never the task's class):
 
+- `task_name` / `hf_architecture`: the task's name (`kbk finetune`, `kbk export --task`) and
+  its Hugging Face `BertFor…` class. Declaring `task_name` registers the class: it is found by
+  name, by Hugging Face class (`task_registry.py`) and by `keras.saving` with no table to edit.
 - `preprocessor_cls`: the preprocessor it packs raw text with (`BertPreprocessor`,
   `TaggingPreprocessor`, `SquadPreprocessor`); `from_pretrained` builds it from `vocab.txt`.
 - `default_loss()` / `default_metrics()`: what `compile()` uses when not given.
@@ -11,60 +14,31 @@ writer and `serving/client.py` read only this — never the task's class):
   them, such as byte offsets).
 - `serving_signatures(pad_to_multiple_of=8)`: the served functions as data,
   `{name: ServingSignature(fn, {input name: tf.TensorSpec})}` — `serving_default` (raw text),
-  `encode` (sentence vectors) and `token_ids` (pre-tokenized inputs), built here from
-  `serving_pack` and `serving_outputs`.
+  `encode` (sentence vectors) and `token_ids` (pre-tokenized inputs), built in
+  `serving_signature.py` from `serving_pack` and `serving_outputs`.
 - `decoder`: the name, in `keras_bert_kit.text.decoding.DECODERS`, of the function that turns
   one example's served outputs into Python.
 
 With a preprocessor, `fit`/`evaluate`/`predict` accept raw strings — a list or numpy array of
 texts, a `(texts_a, texts_b)` pair of them, or a `tf.data.Dataset` of batched strings,
 `(strings, labels)` or `((a, b), labels)` — packed into token dicts in `tf.data`. Token dicts
-pass straight through.
+pass straight through. Reading checkpoints and writing Hugging Face folders lives in
+`pretrained_io.py`, the raw-text arrays in `text/raw_text.py`.
 """
-
-import dataclasses
-from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_bert_kit.errors import UserError
-from keras_bert_kit.layers.mean_pooling import MeanPooling
+from keras_bert_kit.models.pretrained_io import save_task_pretrained
+from keras_bert_kit.models.serving_signature import base_signatures
+from keras_bert_kit.models.task_registry import register_task
 # Importing BertPreprocessor registers it (and BertTokenizer) with Keras, so a saved task model
 # (which stores its preprocessor) loads once its class is imported; the task modules import the
 # per-task preprocessors they use.
-from keras_bert_kit.text.bert_preprocessor import OUTPUT_KEYS, BertPreprocessor, trim_padding
-
-TEXT_SPEC = tf.TensorSpec([None], tf.string)
-IDS_SPEC = tf.TensorSpec([None, None], tf.int32)
-
-
-@dataclasses.dataclass(frozen=True)
-class ServingSignature:
-    """One served function as data: `fn` and its inputs, `{input name: tf.TensorSpec}`.
-
-    `fn` takes the inputs positionally in the order of `inputs` (its parameters carry the same
-    names) and returns a dict of tensors.
-
-    Example:
-    >>> sig = ServingSignature(lambda text: {"length": tf.strings.length(text)},
-    ...                        {"text": tf.TensorSpec([None], tf.string)})
-    >>> sig.input_names, sig.input_signature()[0].name
-    (['text'], 'text')
-    """
-
-    fn: Callable
-    inputs: dict
-
-    @property
-    def input_names(self):
-        return list(self.inputs)
-
-    def input_signature(self):
-        """The `tf.TensorSpec`s in order, named after their inputs (the served input names)."""
-        return [tf.TensorSpec(spec.shape, spec.dtype, name=name)
-                for name, spec in self.inputs.items()]
+from keras_bert_kit.text.bert_preprocessor import BertPreprocessor, trim_padding
+from keras_bert_kit.text.raw_text import count_texts, is_raw_text, raw_text_features
 
 
 def recompile_from_config(model, config):
@@ -79,127 +53,8 @@ def recompile_from_config(model, config):
         model.optimizer.build(model.trainable_variables)
 
 
-def load_pretrained_parts(path, sequence_length, preprocessor="auto", backbone_kwargs=None,
-                          preprocessor_cls=BertPreprocessor):
-    """What a task model's `from_pretrained` starts from: `(loaded, backbone, preprocessor,
-    checkpoint)`.
-
-    Args:
-        path: a Hugging Face / Google BERT folder or file, or a `.keras` file holding a backbone
-            or a model with one (then `loaded` is that model and `checkpoint` None).
-        sequence_length: packer length of the automatic preprocessor.
-        preprocessor: `"auto"` (a `preprocessor_cls` from the `vocab.txt` beside the weights, or
-            None without one), a `BertPreprocessor`, or None.
-        backbone_kwargs: passed to `BertBackbone.from_checkpoint` (e.g. `dtype`).
-        preprocessor_cls: the task's preprocessor class (`BertTask.preprocessor_cls`).
-
-    A `vocab.txt` with more tokens than the checkpoint's `vocab_size` is a `UserError`; a
-    `sequence_length` beyond the checkpoint's positions is cut to them (with a warning).
-    """
-    import logging
-    import os
-
-    from keras_bert_kit.checkpoints import load_checkpoint
-    from keras_bert_kit.checkpoints.validation import check_vocabulary_size
-    from keras_bert_kit.models.bert_backbone import BertBackbone
-    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
-
-    path = os.fspath(path)
-    loaded = checkpoint = None
-    if path.endswith(".keras"):
-        loaded = keras.saving.load_model(path)
-        backbone = loaded if isinstance(loaded, BertBackbone) else loaded.backbone
-    else:
-        checkpoint = load_checkpoint(path)
-        backbone = BertBackbone.from_checkpoint(checkpoint, **(backbone_kwargs or {}))
-    if preprocessor == "auto":
-        folder = path if os.path.isdir(path) else os.path.dirname(path)
-        preprocessor = None
-        if sequence_length is not None and sequence_length > backbone.max_sequence_length:
-            logging.getLogger(__name__).warning(
-                "sequence_length=%d is longer than the %d positions of %s "
-                "(max_position_embeddings); packing to %d", sequence_length,
-                backbone.max_sequence_length, path, backbone.max_sequence_length)
-            sequence_length = backbone.max_sequence_length
-        vocab = os.path.join(folder, "vocab.txt")
-        if os.path.exists(vocab):
-            tokenizer = BertTokenizer.from_pretrained(folder)
-            if checkpoint is not None:
-                check_vocabulary_size(vocab, len(tokenizer.vocabulary), checkpoint.config,
-                                      checkpoint.config_source)
-            preprocessor = preprocessor_cls(tokenizer, sequence_length=sequence_length)
-    return loaded, backbone, preprocessor, checkpoint
-
-
 def _is_text_spec(spec):
     return isinstance(spec, tf.TensorSpec) and spec.dtype == tf.string
-
-
-def utf8(text):
-    """A text as UTF-8 bytes: `bytes` as they are (invalid UTF-8 included), `str` encoded.
-
-    A `str` carrying undecodable bytes as surrogate escapes (`os.fsdecode`,
-    `errors="surrogateescape"`) gets those bytes back; other lone surrogates become `?`.
-
-    Example:
-    >>> utf8("café"), utf8(b"bad \\xff"), utf8(b"bad \\xff".decode("utf-8", "surrogateescape"))
-    (b'caf\\xc3\\xa9', b'bad \\xff', b'bad \\xff')
-    """
-    if isinstance(text, bytes):
-        return bytes(text)
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace")
-
-
-def text_array(x):
-    """Raw texts as a numpy object array of UTF-8 bytes, or None when `x` is not raw text.
-
-    Raw text: a `str` or `bytes`, a list (or nested lists) of them, a numpy `str` / `bytes` /
-    object array of them, a `tf.string` tensor, or a pandas Series of them. Bytes are kept as
-    given, invalid UTF-8 included: the model's tokenizer reads each invalid sequence as U+FFFD,
-    as the exported graph does. An empty list or array is raw text with no rows.
-
-    Example:
-    >>> text_array(["good", b"bad \\xff"]).tolist(), text_array([]).shape, text_array([1, 2])
-    ([b'good', b'bad \\xff'], (0,), None)
-    """
-    if isinstance(x, tf.Tensor):
-        if x.dtype != tf.string:
-            return None
-        x = x.numpy()
-    elif type(x).__module__.partition(".")[0] == "pandas" and hasattr(x, "to_numpy"):
-        x = x.to_numpy()
-    if isinstance(x, str | bytes):
-        x = [x]
-    if not isinstance(x, list | np.ndarray):
-        return None
-    if isinstance(x, list) and not x:
-        return np.empty(0, dtype=object)
-    try:
-        array = np.asarray(x, dtype=object)
-    except ValueError:  # ragged nested lists
-        return None
-    if array.ndim == 0 or not all(isinstance(v, str | bytes) for v in array.flat):
-        return None
-    return np.vectorize(utf8, otypes=[object])(array) if array.size else array
-
-
-def raw_text_features(x):
-    """`x` (texts, or a `(texts_a, texts_b)` pair of them) as arrays of UTF-8 bytes, or None."""
-    if isinstance(x, tuple) and len(x) == 2:
-        parts = tuple(text_array(part) for part in x)
-        return None if any(part is None for part in parts) else parts
-    return text_array(x)
-
-
-def _is_raw_text(x):
-    return raw_text_features(x) is not None
-
-
-def _rows(features):
-    return features[0] if isinstance(features, tuple) else features
 
 
 class BertTask(keras.Model):
@@ -207,10 +62,15 @@ class BertTask(keras.Model):
 
     Subclasses wire a functional graph on the backbone's token inputs, set `self.preprocessor`
     (`adopt_preprocessor(preprocessor)`: a `preprocessor_cls`, or None) before calling
-    `super().__init__`, and declare the contract described in the module docstring.
+    `super().__init__`, and declare the contract described in the module docstring. Defining a
+    subclass registers it with Keras' serialization (as `<top package>>ClassName`, e.g.
+    `keras_bert_kit>BertClassifier`) and, when it declares `task_name`, with the task registry.
     """
 
     # === The task contract (see the module docstring) ===
+    # The task's name as `kbk finetune` / `kbk export --task` spell it (None: not a task of its
+    # own, e.g. a subclass that only changes behaviour).
+    task_name = None
     preprocessor_cls = BertPreprocessor
     decoder = None
     # Texts per example that `serving_default` (and raw-text fit/predict) take: 1 or 2.
@@ -233,6 +93,13 @@ class BertTask(keras.Model):
     # `save_pretrained` leaves it out, as transformers does).
     hf_has_pooler = True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        keras.saving.register_keras_serializable(package=cls.__module__.partition(".")[0])(cls)
+        # Only a class declaring its own `task_name` is a task; subclasses inherit the name.
+        if "task_name" in cls.__dict__:
+            register_task(cls)
+
     def hf_head_config(self):
         """The `HeadConfig` (`architectures`, `id2label`, `problem_type`) of `save_pretrained`."""
         from keras_bert_kit.config import HeadConfig
@@ -250,20 +117,7 @@ class BertTask(keras.Model):
         Example:
         >>> classifier.save_pretrained("exports/sentiment-hf")  # doctest: +SKIP
         """
-        from keras_bert_kit.checkpoints.hf_checkpoint import save_hf_folder, tokenizer_files
-        from keras_bert_kit.checkpoints.weight_mapping import (backbone_state_dict, state_dict,
-                                                               task_head_entries)
-
-        head = self.hf_head_config()
-        tensors = backbone_state_dict(self.backbone, prefix="bert.")
-        if not self.hf_has_pooler:
-            tensors = {k: v for k, v in tensors.items() if not k.startswith("bert.pooler.")}
-        tensors.update(state_dict(task_head_entries(self.output_dense, self.hf_head_prefix)))
-        files = None
-        if self.preprocessor is not None:
-            files = tokenizer_files(self.preprocessor.tokenizer, self.backbone.max_sequence_length)
-        save_hf_folder(path, self.backbone.bert_config, tensors, architecture=head.architecture,
-                       extra_config=head.to_hf_dict(), files=files)
+        save_task_pretrained(self, path)
 
     def default_loss(self):
         """The loss `compile()` uses when none is given."""
@@ -335,31 +189,7 @@ class BertTask(keras.Model):
         if self.preprocessor is None:
             raise UserError(f"{type(self).__name__} has no preprocessor; exports take raw text, "
                             "so build the model with preprocessor=BertPreprocessor(...)")
-        if self.text_inputs == 2:
-            def serving_default(text, text_pair):
-                return self.serve_text(text, text_pair, pad_to_multiple_of)
-            default_inputs = {"text": TEXT_SPEC, "text_pair": TEXT_SPEC}
-        else:
-            def serving_default(text):
-                return self.serve_text(text, None, pad_to_multiple_of)
-            default_inputs = {"text": TEXT_SPEC}
-        mean_pooling = MeanPooling()
-
-        def encode(text):
-            packed = self.preprocessor(text)
-            if pad_to_multiple_of is not None:
-                packed = trim_padding(packed, pad_to_multiple_of)
-            out = self.backbone(packed, training=False)
-            return {"pooled_output": tf.cast(out["pooled_output"], tf.float32),
-                    "mean_embedding": mean_pooling(out["sequence_output"], packed["padding_mask"])}
-
-        def token_ids(token_ids, segment_ids, padding_mask):
-            return self.serving_outputs({"token_ids": token_ids, "segment_ids": segment_ids,
-                                         "padding_mask": padding_mask})
-
-        return {"serving_default": ServingSignature(serving_default, default_inputs),
-                "encode": ServingSignature(encode, {"text": TEXT_SPEC}),
-                "token_ids": ServingSignature(token_ids, dict.fromkeys(OUTPUT_KEYS, IDS_SPEC))}
+        return base_signatures(self, pad_to_multiple_of)
 
     def _packing_fn(self, spec):
         """Maps a dataset element with text features to one with token dicts; None if not text."""
@@ -386,8 +216,8 @@ class BertTask(keras.Model):
             if features is None:
                 return None
             self._require_preprocessor()
-            if y is not None and len(y) != len(_rows(features)):
-                raise UserError(f"{len(_rows(features))} texts but {len(y)} labels; give one "
+            if y is not None and len(y) != count_texts(features):
+                raise UserError(f"{count_texts(features)} texts but {len(y)} labels; give one "
                                 "label per text")
             parts = tuple(p for p in (features, y, sample_weight) if p is not None)
             x = tf.data.Dataset.from_tensor_slices(parts if len(parts) > 1 else features)
@@ -406,7 +236,7 @@ class BertTask(keras.Model):
                             "(pass preprocessor=BertPreprocessor(...), or token dicts)")
 
     def _validation_dataset(self, validation_data, batch_size):
-        if isinstance(validation_data, tuple) and _is_raw_text(validation_data[0]):
+        if isinstance(validation_data, tuple) and is_raw_text(validation_data[0]):
             return self._as_text_dataset(*validation_data, batch_size=batch_size)
         if isinstance(validation_data, tf.data.Dataset):
             return self._as_text_dataset(validation_data) or validation_data
@@ -428,13 +258,13 @@ class BertTask(keras.Model):
         return super().evaluate(dataset, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
-        """`keras.Model.predict`; raw texts (see `text_array`) are packed by the preprocessor.
+        """`keras.Model.predict`; raw texts (see `text.raw_text.text_array`) are packed by the preprocessor.
 
         No texts (`[]`, an empty array / tensor / Series) give the outputs of no rows: arrays
         of length 0 with the shape of one row's outputs.
         """
         features = None if isinstance(x, tf.data.Dataset) else raw_text_features(x)
-        if features is not None and not len(_rows(features)):
+        if features is not None and not count_texts(features):
             self._require_preprocessor()
             one_row = tf.nest.map_structure(
                 lambda part: np.full((1, *part.shape[1:]), b"", dtype=object), features)
@@ -445,9 +275,6 @@ class BertTask(keras.Model):
         if dataset is None:
             return super().predict(x, batch_size=batch_size, **kwargs)
         return super().predict(dataset, **kwargs)
-
-    def get_compile_config(self):
-        return super().get_compile_config()
 
     def compile_from_config(self, config):
         recompile_from_config(self, config)

@@ -6,13 +6,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert_kit.layers.activations import initializer
-from keras_bert_kit.models.bert_task import BertTask, load_pretrained_parts
+from keras_bert_kit.models.bert_task import BertTask
+from keras_bert_kit.models.pretrained_io import load_pretrained_parts
 from keras_bert_kit.text.tagging_preprocessor import (IGNORE_LABEL, WORD_SPLITS,
                                                       TaggingPreprocessor,
                                                       default_bucket_boundaries)
 
 
-@keras.saving.register_keras_serializable(package="keras_bert_kit")
 class BertTokenClassifier(BertTask):
     """A dense head on every token's vector: float32 logits `[batch, seq, num_labels]`.
 
@@ -45,6 +45,7 @@ class BertTokenClassifier(BertTask):
     (1, 3, 3)
     """
 
+    task_name = "tag"
     preprocessor_cls = TaggingPreprocessor
     decoder = "entities"
     hf_architecture = "BertForTokenClassification"

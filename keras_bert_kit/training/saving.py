@@ -2,14 +2,9 @@
 
 import importlib
 
-# Modules defining every Keras-serializable class of the package (models, their preprocessors,
-# the losses, metrics and optimizers a compiled model's config names).
-SERIALIZABLE_MODULES = (
-    "keras_bert_kit.models.bert_classifier",
-    "keras_bert_kit.models.bert_multiple_choice",
-    "keras_bert_kit.models.bert_pretrainer",
-    "keras_bert_kit.models.bert_token_classifier",
-    "keras_bert_kit.models.bert_question_answerer",
+# Modules of the Keras-serializable classes a compiled model's config names besides the models
+# (losses, metrics, optimizers); the models register as `import_model_modules` imports them.
+TRAINING_MODULES = (
     "keras_bert_kit.training.losses",
     "keras_bert_kit.training.metrics",
     "keras_bert_kit.training.optimization",
@@ -18,6 +13,9 @@ SERIALIZABLE_MODULES = (
 
 def load_model(path, **kwargs):
     """Loads a `.keras` file of this package (task model, backbone, pretrainer) with its classes.
+
+    A `BertTask` subclass defined outside the package loads too once its class is defined
+    (defining it registers it).
 
     Args:
         path: the `.keras` file.
@@ -31,6 +29,9 @@ def load_model(path, **kwargs):
     """
     import keras
 
-    for module in SERIALIZABLE_MODULES:
+    from keras_bert_kit.models.task_registry import import_model_modules
+
+    import_model_modules()
+    for module in TRAINING_MODULES:
         importlib.import_module(module)
     return keras.saving.load_model(path, **kwargs)

@@ -30,7 +30,7 @@ def test_series_of_texts_are_raw_text():
     is not installed: the check reads the class's module, never imports pandas)."""
     import numpy as np
 
-    from keras_bert_kit.models.bert_task import text_array
+    from keras_bert_kit.text.raw_text import text_array
 
     class Series:
         __module__ = "pandas.core.series"
