@@ -9,8 +9,9 @@ from keras_bert_kit.models.bert_backbone import BertBackbone
 from keras_bert_kit.models.bert_classifier import BertClassifier
 from keras_bert_kit.models.bert_multiple_choice import BertMultipleChoice
 from keras_bert_kit.models.bert_question_answerer import BertQuestionAnswerer
-from keras_bert_kit.models.bert_task import BertTask, ServingSignature
+from keras_bert_kit.models.bert_task import BertTask
 from keras_bert_kit.models.bert_token_classifier import BertTokenClassifier
+from keras_bert_kit.models.serving_signature import ServingSignature
 from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
 from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 from keras_bert_kit.text.decoding import DECODERS
