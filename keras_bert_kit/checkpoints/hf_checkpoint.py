@@ -8,13 +8,13 @@ naming its path. Folders are written atomically with the permissions of ordinary
 import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
 from keras_bert_kit.checkpoints.checkpoint import Checkpoint
 from keras_bert_kit.checkpoints.names import canonical_name
 from keras_bert_kit.errors import UserError
+from keras_bert_kit.files import merge_folder_into_place, staging_folder, sweep_leftovers
 
 
 def _unreadable(path, kind, error):
@@ -150,41 +150,20 @@ def tokenizer_files(tokenizer, model_max_length=None):
             "tokenizer_config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}
 
 
-def _current_umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _write_file(path, text):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _publish(staging, path):
-    """Moves the finished `staging` folder to `path`: one rename for a new folder; into an
-    existing folder file by file (each replace atomic, files of other names kept)."""
-    mask = _current_umask()
-    for name in os.listdir(staging):
-        os.chmod(os.path.join(staging, name), 0o666 & ~mask)
-    os.chmod(staging, 0o777 & ~mask)
-    if not os.path.exists(path):
-        os.rename(staging, path)
-        return
-    for name in os.listdir(staging):
-        os.replace(os.path.join(staging, name), os.path.join(path, name))
 
 
 def save_hf_folder(path, config, state_dict, architecture="BertModel", extra_config=None,
                    files=None):
     """Writes `config.json` + `model.safetensors` (+ `files`) atomically.
 
-    Everything is written and synced in a temporary folder beside `path` first; a new `path` is
-    that folder renamed, an existing one gets each file replaced atomically. Files and the folder
-    get ordinary permissions (0666 / 0777 less the umask), so another user (a TF Serving
-    process) can read them.
+    Everything is written and synced in a staging folder beside `path` first; a new `path` is
+    that folder renamed, an existing one gets each file replaced atomically
+    (`keras_bert_kit.files`); the staging folders of killed saves are removed first.
+    Files and the folder get ordinary permissions (0666 / 0777 less the umask), so another user
+    (a TF Serving process) can read them.
 
     Args:
         path: the output folder (existing files of the same names are replaced).
@@ -197,9 +176,8 @@ def save_hf_folder(path, config, state_dict, architecture="BertModel", extra_con
     from safetensors.numpy import save_file
 
     path = os.path.abspath(os.fspath(path))
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.staging-", dir=parent)
+    sweep_leftovers(os.path.dirname(path), os.path.basename(path))
+    staging = staging_folder(path)
     try:
         hf_config = config.to_hf_dict()
         hf_config["architectures"] = [architecture]
@@ -209,10 +187,7 @@ def save_hf_folder(path, config, state_dict, architecture="BertModel", extra_con
         for name, text in (files or {}).items():
             _write_file(os.path.join(staging, name), text)
         tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state_dict.items()}
-        weights = os.path.join(staging, "model.safetensors")
-        save_file(tensors, weights, metadata={"format": "pt"})
-        with open(weights, "rb") as f:
-            os.fsync(f.fileno())
-        _publish(staging, path)
+        save_file(tensors, os.path.join(staging, "model.safetensors"), metadata={"format": "pt"})
+        merge_folder_into_place(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -5,13 +5,13 @@
 """
 
 import argparse
-import glob
 import json
 import pathlib
 
 from keras_bert_kit.cli.arguments import number
 from keras_bert_kit.cli.common import add_command
 from keras_bert_kit.errors import UserError
+from keras_bert_kit.files import expand_file_patterns
 
 _POSITIVE = number(int, "positive")
 
@@ -20,12 +20,7 @@ def run_vocab(args):
     """Learns a WordPiece `vocab.txt` from text files; prints its size."""
     from keras_bert_kit.text.vocabulary import build_vocabulary
 
-    files = []
-    for pattern in args.input:
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        if not matches:
-            raise UserError(f"--input: no file matches {pattern!r}")
-        files.extend(pathlib.Path(m) for m in matches)
+    files = [pathlib.Path(f) for f in expand_file_patterns(args.input, "--input")]
     vocabulary = build_vocabulary(files, vocab_size=args.vocab_size, lowercase=not args.cased,
                                   output=args.output, min_count=args.min_count)
     print(f"wrote {args.output}: {len(vocabulary)} tokens from {len(files)} file(s)")
@@ -64,7 +59,8 @@ def register(subparsers):
     """Adds `vocab` and `pretrain-data` to `kbk`'s subcommands."""
     p = add_command(subparsers, "vocab", run_vocab,
                     help="build a WordPiece vocabulary from text files (tensorflow-text)")
-    p.add_argument("--input", nargs="+", required=True, help="UTF-8 text files")
+    p.add_argument("--input", nargs="+", required=True,
+                   help="UTF-8 text files, folders or glob patterns")
     p.add_argument("--vocab-size", type=_POSITIVE, default=30522, help="largest vocabulary size")
     p.add_argument("--output", required=True, help="the vocab.txt to write")
     p.add_argument("--cased", action="store_true", help="keep case and accents (default: uncased)")

@@ -2,10 +2,11 @@
 
 `create_pretraining_data(..., runner="DataflowRunner", pipeline_options=[...])` (or
 `kbk pretrain-data --runner ...`) runs `run_beam_pipeline`, which builds the records with the
-instance-creation core of `pretraining_instances.py`:
+instance-creation core that the local runner uses too (`pretraining_documents.py`,
+`pretraining_pieces.py`, `pretraining_instances.py`, `pretraining_output.py`):
 
-1. match the input patterns with Beam's filesystems (local paths, `gs://`, `s3://`, `hdfs://`,
-   globs), spread the files over the workers, read and split each file into documents and
+1. expand the input patterns by the rule of `files.expand_file_patterns` (paths, folders,
+   globs; remote ones through Beam's file systems: `gs://`, `s3://`, `hdfs://`), spread the files over the workers, read and split each file into documents and
    tokenize them into pieces (`DocumentTokenizer`; each file is read whole by one worker);
 2. combine the pieces into the seeded random-next sample (`RandomNextSample` as a `CombineFn`:
    the same set on any runner), handed to every worker as a side input;
@@ -43,7 +44,7 @@ which TensorFlow 2.21 accepts: pip installs protobuf 6.33). Command lines:
     kbk pretrain-data ... --runner FlinkRunner --flink_master=host:8081 --environment_type=LOOPBACK
     kbk pretrain-data ... --runner SparkRunner --spark_master_url=spark://host:7077
 
-What does not live here: the instance rules (`pretraining_instances.py`) and the local runner
+What does not live here: the instance rules (the modules above) and the local runner
 (`pretraining_data.py`).
 """
 
@@ -55,23 +56,24 @@ import uuid
 
 import numpy as np
 
+from keras_bert_kit.data.pretraining_documents import read_file_documents
 from keras_bert_kit.data.pretraining_instances import (
+    InstanceConfig,
+    InstanceMaker,
+    is_continuation_table,
+)
+from keras_bert_kit.data.pretraining_output import (
     COUNT_NAMES,
     SHARD_PREFIX,
     STATS_FILE,
-    DocumentTokenizer,
-    InstanceConfig,
-    InstanceMaker,
     PretrainingData,
-    RandomNextSample,
-    expand_input_files,
-    is_continuation_table,
-    read_file_documents,
     shard_names,
     shard_of,
     statistics,
 )
+from keras_bert_kit.data.pretraining_pieces import DocumentTokenizer, RandomNextSample
 from keras_bert_kit.errors import UserError
+from keras_bert_kit.files import expand_file_patterns
 
 try:
     import apache_beam as beam
@@ -155,10 +157,11 @@ def run_beam_pipeline(input_files, vocab_file, output_dir, options, *, runner="D
 
 
 def match_input_files(input_files):
-    """Expands paths, directories and glob patterns, local or in a Beam filesystem.
+    """Expands paths, folders and glob patterns, local or in any Beam file system.
 
-    Local ones as `expand_input_files`; others (`gs://...`) with `FileSystems.match`, each
-    pattern's matches sorted, patterns in the given order, duplicates dropped.
+    The one rule of `files.expand_file_patterns` (each pattern's files sorted, patterns in the
+    given order, a file named twice kept once); `://` paths are looked up with Beam's
+    `FileSystems` (`gs://`, `s3://`, `hdfs://`, ...).
 
     Args:
         input_files: a path or pattern, or a list of them.
@@ -167,25 +170,33 @@ def match_input_files(input_files):
         A list of file paths.
 
     Raises:
-        FileNotFoundError: a pattern that matches no file.
+        UserError: a pattern that matches no file.
 
     Example:
     >>> _ = open("a.txt", "w").write("Some text.")
     >>> match_input_files(["a.txt", "*.txt"])
     ['a.txt']
     """
-    patterns = [input_files] if isinstance(input_files, (str, os.PathLike)) else input_files
-    files, seen = [], set()
-    for pattern in map(os.fspath, patterns):
-        if "://" not in pattern:
-            matches = expand_input_files(pattern)
-        else:
-            matches = sorted(_match(pattern + ("*" if pattern.endswith("/") else "")))
-            if not matches:
-                raise FileNotFoundError(f"No input file matches {pattern!r}.")
-        files.extend(f for f in matches if f not in seen)
-        seen.update(matches)
-    return files
+    return expand_file_patterns(input_files, "input_files (--input)", remote=_BeamFiles())
+
+
+class _BeamFiles:
+    """Beam's `FileSystems` for `files.expand_file_patterns`. Object stores have no folders: a
+    path is one when it ends in "/" or files lie under it; a name ending in "/" is no file."""
+
+    @staticmethod
+    def glob(pattern):
+        return [path for path in _match(pattern) if not path.endswith("/")]
+
+    def files_in(self, folder):
+        return self.glob(folder.rstrip("/") + "/*")  # Beam's `*` stays within one folder
+
+    def isdir(self, path):
+        return path.endswith("/") or (not FileSystems.exists(path) and bool(self.files_in(path)))
+
+    @staticmethod
+    def isfile(path):
+        return not path.endswith("/") and FileSystems.exists(path)
 
 
 class _BeamRun:

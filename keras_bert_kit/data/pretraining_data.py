@@ -9,11 +9,14 @@ document (`next_sentence_labels` 0 = is next, 1 = random); `masked_lm_prob` of t
 are chosen together; every document is used `dupe_factor` times with different masks. The
 records have Google's features, so the files also feed Google's `run_pretraining.py`.
 
-The records are made by one core (`pretraining_instances.py`) that two runners share: the local
-runner here (the default) and Apache Beam (`runner="DirectRunner"`, `"DataflowRunner"`, ...;
+The records are made by one core that two runners share (`pretraining_documents.py`: bytes →
+documents; `pretraining_pieces.py`: tokenized pieces and the random-next sample;
+`pretraining_instances.py`: pieces → instances; `pretraining_output.py`: record bytes, shards,
+statistics): the local runner here (the default) and Apache Beam (`runner="DirectRunner"`, `"DataflowRunner"`, ...;
 `pretraining_beam.py`). For the same inputs and seed both write the same shards, byte for byte,
 for any number of workers. The local runner works in bounded memory, in three passes over files
-in a hidden scratch folder inside `output_dir`:
+in a hidden scratch folder inside `output_dir` (`files.temporary_name`; a killed run's is
+removed by the next run):
 
 1. the workers read and split the files while this process tokenizes them, spills the tokenized
    documents to disk and keeps the seeded random-next sample (`RandomNextSample`, at most
@@ -61,33 +64,32 @@ import struct
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_bert_kit.data.pretraining_documents import INPUT_FORMATS, read_file_documents
 from keras_bert_kit.data.pretraining_instances import (
-    COUNT_NAMES,
-    INPUT_FORMATS,
-    INSTANCES_PER_SHARD,
-    RANDOM_NEXT_POOL_TOKENS,
-    SHARD_PREFIX,
-    STATS_FILE,
-    DocumentTokenizer,
     InstanceConfig,
     InstanceMaker,
-    PretrainingData,
-    RandomNextPool,
-    RandomNextSample,
-    decode_text,
-    detect_input_format,
-    documents_from_text,
-    expand_input_files,
     is_continuation_table,
-    read_file_documents,
+)
+from keras_bert_kit.data.pretraining_output import (
+    COUNT_NAMES,
+    SHARD_PREFIX,
+    STATS_FILE,
+    PretrainingData,
     shard_names,
     statistics,
 )
-
-__all__ = [
-    "INSTANCES_PER_SHARD", "PretrainingData", "STATS_FILE", "create_pretraining_data",
-    "detect_input_format", "expand_input_files", "read_documents",
-]
+from keras_bert_kit.data.pretraining_pieces import (
+    RANDOM_NEXT_POOL_TOKENS,
+    DocumentTokenizer,
+    RandomNextPool,
+    RandomNextSample,
+)
+from keras_bert_kit.files import (
+    expand_file_patterns,
+    merge_folder_into_place,
+    sweep_leftovers,
+    temporary_name,
+)
 
 RUNNERS = ("local", "DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner",
            "PrismRunner", "PortableRunner")
@@ -99,7 +101,6 @@ _MAX_BUCKETS = 4096
 _SUB_BUCKETS = 16
 # A record in a bucket file: shuffle key, masked positions, non-special tokens, record length.
 _FRAME = struct.Struct("<QIII")
-_SCRATCH_PREFIX = ".kbk-pretraining-"
 _SHARD_NAME = re.compile(rf"^{SHARD_PREFIX}-\d{{5}}-of-\d{{5}}\.tfrecord(\.gz)?$")
 
 
@@ -121,8 +122,8 @@ def create_pretraining_data(
     Call it under `if __name__ == "__main__":` in scripts: `num_workers > 1` starts processes.
 
     Args:
-        input_files: a path, directory or glob pattern, or a list of them (UTF-8 text files);
-            with a Beam runner also `gs://`, `s3://`, `hdfs://` paths and patterns.
+        input_files: a path, folder or glob pattern, or a list of them (UTF-8 text files;
+            `files.expand_file_patterns`; with a Beam runner any Beam file system's).
         vocab_file: WordPiece `vocab.txt` with `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]` and `[MASK]`.
         output_dir: folder for the shards and the statistics (created if needed).
         max_seq_length: tokens per instance, `[CLS]` and both `[SEP]` included.
@@ -160,7 +161,7 @@ def create_pretraining_data(
         A `PretrainingData` with the shard paths, the statistics file path and the statistics.
 
     Raises:
-        FileNotFoundError: an input file or the vocabulary is missing.
+        UserError: an input pattern matches no file. FileNotFoundError: no vocabulary.
         FileExistsError: `output_dir` already holds shards and `overwrite` is false.
         ValueError: a binary or non-UTF-8 input file, a bad JSON Lines record, an input without
             any text, a vocabulary without the special tokens, or an invalid argument (the message
@@ -200,36 +201,9 @@ def create_pretraining_data(
         return run_beam_pipeline(input_files, vocab_file, output_dir, options, runner=runner,
                                  pipeline_options=pipeline_options, num_workers=num_workers,
                                  overwrite=overwrite)
-    files = expand_input_files(input_files)
+    files = expand_file_patterns(input_files, "input_files (--input)")
     return _LocalRun(files, vocab_file, os.fspath(output_dir), options, num_workers,
                      progress).run(overwrite)
-
-
-def read_documents(path, input_format="auto", jsonl_text_field="text"):
-    """Reads one text file into documents, each a list of sentence strings.
-
-    Args:
-        path: a UTF-8 text file.
-        input_format: `"google"`, `"prose"`, `"jsonl"` or `"auto"` (see `create_pretraining_data`).
-        jsonl_text_field: field holding the text in JSON Lines records.
-
-    Returns:
-        A list of documents (empty ones left out); each a list of non-empty sentences.
-
-    Raises:
-        ValueError: the file is binary or not UTF-8, or a JSON Lines record is invalid; the
-            message names the file and line.
-
-    Example:
-    >>> with open("novel.txt", "w") as f:  # prose: chapters are documents, lines are wrapped
-    ...     _ = f.write("CHAPTER I\\n\\nIt was a\\nfine day. Mr. Elton\\nsmiled.\\n\\n"
-    ...                 "CHAPTER II\\n\\nThen it rained.\\n")
-    >>> read_documents("novel.txt")
-    [['It was a fine day.', 'Mr. Elton smiled.'], ['Then it rained.']]
-    """
-    with open(path, "rb") as f:
-        text = decode_text(path, f.read())
-    return documents_from_text(path, text, input_format, jsonl_text_field)
 
 
 def _check_arguments(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
@@ -271,16 +245,18 @@ class _LocalRun:
     def __init__(self, files, vocab_file, output_dir, options, num_workers, progress):
         self.files, self.vocab_file, self.output_dir = files, os.fspath(vocab_file), output_dir
         self.options, self.num_workers, self.progress = options, num_workers, progress
-        self.scratch = os.path.join(output_dir, f"{_SCRATCH_PREFIX}{os.getpid()}")
+        # The hidden scratch folder (`files.temporary_name`): a killed run's is swept by the next.
+        self.scratch = temporary_name(os.path.join(output_dir, SHARD_PREFIX), "scratch")
+        self.outbox = os.path.join(self.scratch, "shards")  # moved into `output_dir` at the end
 
     def run(self, overwrite):
         """Writes the shards and the statistics; returns the `PretrainingData`."""
         old_shards = _existing_shards(self.output_dir, overwrite)
         tokenizer = DocumentTokenizer(self.vocab_file, self.options["do_lower_case"])
         os.makedirs(self.output_dir, exist_ok=True)
-        _remove_stale_scratch(self.output_dir)
-        shutil.rmtree(self.scratch, ignore_errors=True)  # this process's, from a failed call
+        sweep_leftovers(self.output_dir)
         os.makedirs(os.path.join(self.scratch, "buckets"))
+        os.makedirs(self.outbox)
         try:
             np.save(os.path.join(self.scratch, "is_continuation.npy"),
                     is_continuation_table(tokenizer.vocabulary))
@@ -378,7 +354,7 @@ class _LocalRun:
 
     def _write_shards(self, pool, names, num_buckets):
         """Pass 3: the workers sort the buckets (split first when too large) while this process
-        writes their records, in key order, into temporary shards in the scratch folder.
+        writes their records, in key order, into the shards in the scratch folder's outbox.
 
         Returns:
             Per shard `(records, masked positions, non-special tokens)`.
@@ -419,22 +395,22 @@ class _LocalRun:
 
         if writer is not None:
             writer.close()
-        path = os.path.join(self.scratch, names[current + 1])
+        path = os.path.join(self.outbox, names[current + 1])
         return tf.io.TFRecordWriter(path, options), current + 1
 
     def _publish(self, names, stats, old_shards):
-        """Writes the statistics and renames the shards into place; removes stale old shards."""
-        stats_file = os.path.join(self.output_dir, STATS_FILE)
-        with open(os.path.join(self.scratch, STATS_FILE), "w", encoding="utf-8") as f:
+        """Writes the statistics and moves the shards, then the statistics, into place (synced,
+        each rename atomic: `files.merge_folder_into_place`); removes stale old shards."""
+        with open(os.path.join(self.outbox, STATS_FILE), "w", encoding="utf-8") as f:
             json.dump(stats, f, indent=2)
             f.write("\n")
         shards = [os.path.join(self.output_dir, name) for name in names]
         for path in old_shards:
             if path not in shards:
                 os.remove(path)
-        for name in [*names, STATS_FILE]:
-            os.replace(os.path.join(self.scratch, name), os.path.join(self.output_dir, name))
-        return PretrainingData(shards=shards, stats_file=stats_file, stats=stats)
+        merge_folder_into_place(self.outbox, self.output_dir)  # name order: the stats file last
+        return PretrainingData(shards=shards, stats_file=os.path.join(self.output_dir, STATS_FILE),
+                               stats=stats)
 
 
 class _Spill:
@@ -602,21 +578,3 @@ def _existing_shards(output_dir, overwrite):
             "overwrite=True (--overwrite) to replace them or choose another output folder."
         )
     return [os.path.join(output_dir, f) for f in old_shards]
-
-
-def _remove_stale_scratch(output_dir):
-    """Removes the scratch folders of earlier runs that were killed (their process is gone)."""
-    for name in os.listdir(output_dir):
-        pid = name.removeprefix(_SCRATCH_PREFIX)
-        if name.startswith(_SCRATCH_PREFIX) and pid.isdigit() and not _process_exists(int(pid)):
-            shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
-
-
-def _process_exists(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -11,12 +11,15 @@ reads the statistics file written next to the shards (record counts without read
 
 import json
 import os
+import posixpath
 import re
 
 import tensorflow as tf
 
 from keras_bert_kit.data.masking import model_batch
-from keras_bert_kit.data.pretraining_instances import STATS_FILE
+from keras_bert_kit.data.pretraining_output import STATS_FILE
+from keras_bert_kit.errors import UserError
+from keras_bert_kit.files import expand_file_patterns
 
 GZIP_MAGIC = b"\x1f\x8b"
 COMPRESSIONS = ("auto", "GZIP", "")
@@ -68,7 +71,8 @@ def read_pretraining_records(
     """A `tf.data.Dataset` of `(x, y, sample_weight)` pretraining batches from TFRecord files.
 
     Args:
-        file_pattern: a file path or glob pattern (`tf.io.gfile.glob`), or a list of them.
+        file_pattern: a file path, folder or glob pattern (`gs://` too), or a list of them
+            (`files.expand_file_patterns`).
         batch_size: records per batch.
         max_seq_length: length of the sequences; `None` reads it from the first record.
         max_predictions_per_seq: length of the masked-LM features; `None` reads it from the first
@@ -92,7 +96,7 @@ def read_pretraining_records(
         `sample_weight` = dict `mlm`, `nsp`.
 
     Raises:
-        FileNotFoundError: no file matches `file_pattern`.
+        UserError: no file matches `file_pattern`.
         tf.errors.DataLossError: a file is corrupt or truncated (the message names it).
         ValueError: the sizes cannot be read because every file is empty.
 
@@ -111,7 +115,7 @@ def read_pretraining_records(
     >>> bool(tf.reduce_all(x["token_ids"][:, 0] == 2))  # every sequence starts with [CLS]
     True
     """
-    files = _match_files(file_pattern)
+    files = pretraining_files(file_pattern, "file_pattern")
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}.")
     compressions = [_detect_compression(f) if compression == "auto" else compression for f in files]
@@ -235,14 +239,26 @@ def read_stats(output_dir):
     return stats
 
 
-def _match_files(file_pattern):
-    patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else file_pattern
-    files = []
-    for pattern in map(os.fspath, patterns):
-        matches = sorted(tf.io.gfile.glob(pattern))
-        if not matches:
-            raise FileNotFoundError(f"No TFRecord file matches {pattern!r}.")
-        files.extend(f for f in matches if f not in files)
+def pretraining_files(patterns, what):
+    """The files of `patterns` (`files.expand_file_patterns`: paths, folders, globs), less the
+    statistics files that `create_pretraining_data` writes beside its shards (so its output
+    folder can be given as it is).
+
+    Raises:
+        UserError: a pattern matches no file, or only statistics files.
+
+    Example:
+    >>> os.makedirs("records")
+    >>> for name in ("pretraining-00000-of-00001.tfrecord", STATS_FILE):
+    ...     _ = open(os.path.join("records", name), "w").write("")
+    >>> pretraining_files("records", "--train-files")
+    ['records/pretraining-00000-of-00001.tfrecord']
+    """
+    files = [f for f in expand_file_patterns(patterns, what)
+             if posixpath.basename(f) != STATS_FILE]
+    if not files:
+        raise UserError(f"{what}: {patterns!r} holds only {STATS_FILE} (give the record or text "
+                        "files, or the folder that holds them)")
     return files
 
 

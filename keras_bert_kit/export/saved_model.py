@@ -16,9 +16,9 @@ from keras_bert_kit.export import serving_checks
 from keras_bert_kit.export.declaration import DECLARATION_FILE
 from keras_bert_kit.export.precision import bf16_cpu_note, normalize_precision, with_precision
 from keras_bert_kit.export.serving_module import ServingModule
-from keras_bert_kit.export.versions import (check_export_target, make_staging_folder,
-                                            move_into_place, sync_tree)
+from keras_bert_kit.export.versions import check_export_target, move_into_place
 from keras_bert_kit.export.warmup import write_warmup_requests
+from keras_bert_kit.files import staging_folder, sync_tree
 
 # bfloat16 keeps 8 significant bits: probabilities of a served classifier move by a few 1e-3.
 BF16_ATOL = 0.05
@@ -182,7 +182,7 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
                                                pad_to_multiple_of, precision_atol)
 
     parent = os.path.dirname(path)
-    staging = make_staging_folder(path)
+    staging = staging_folder(path)
     try:
         module.write(staging)
         warmup_file = None

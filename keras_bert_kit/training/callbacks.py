@@ -7,6 +7,7 @@ import threading
 
 import keras
 
+from keras_bert_kit.files import atomic_path
 from keras_bert_kit.training.preemption import Preempted
 from keras_bert_kit.training.resume import Position, save_backup
 
@@ -48,48 +49,17 @@ def outside_distribution(function, *args):
 
 
 def save_atomically(model, path):
-    """`model.save(path)` through a temporary file in the same folder, renamed into place: a run
-    killed while saving leaves the previous `path` (or none), never a partial one.
+    """`model.save(path)` through a temporary file in the same folder, synced and renamed into
+    place (`files.atomic_path`): a run killed while saving leaves the previous `path` (or none),
+    never a partial one.
 
     Example:
     >>> save_atomically(BertBackbone.from_preset("bert_tiny_uncased"), "tiny.keras")
     >>> sorted(os.listdir("."))
     ['tiny.keras']
     """
-    folder, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.partial.keras")
-    try:
+    with atomic_path(path) as temporary:
         model.save(temporary)
-        with open(temporary, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def remove_partial_saves(folder):
-    """Removes the temporary files `save_atomically` left in `folder` when its process was killed
-    in the middle of a save (their process is gone; a live one's are left alone).
-
-    Example:
-    >>> _ = open(".model.keras.999999999.partial.keras", "w").write("half")
-    >>> remove_partial_saves(".")
-    >>> os.listdir(".")
-    []
-    """
-    for name in os.listdir(folder):
-        parts = name.split(".")
-        if not (name.startswith(".") and name.endswith(".partial.keras") and len(parts) > 4):
-            continue
-        try:
-            os.kill(int(parts[-3]), 0)
-            continue  # that process still runs
-        except (ValueError, ProcessLookupError):
-            pass
-        except PermissionError:
-            continue  # another user's running process
-        os.remove(os.path.join(folder, name))
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):

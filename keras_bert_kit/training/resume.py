@@ -30,6 +30,7 @@ import logging
 import os
 
 from keras_bert_kit.errors import UserError
+from keras_bert_kit.files import atomic_path, sweep_leftovers, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -205,10 +206,7 @@ def _plain(value):
 
 
 def _write_json(path, value):
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, default=_plain)
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(value, indent=2, default=_plain))
 
 
 def seed_states(model):
@@ -233,15 +231,15 @@ def save_backup(model, backup_dir, position, batches_per_epoch, state=None, metr
     import numpy as np
 
     os.makedirs(backup_dir, exist_ok=True)
+    sweep_leftovers(backup_dir)  # what a save killed midway left
     tag = f"{position.epoch}" + (f"-{position.batch}" if position.batch else "")
     seeds = f"seed_generators-{tag}.npz"
     model.save_weights(os.path.join(backup_dir, _INCOMING_WEIGHTS), overwrite=True)
-    temporary = os.path.join(backup_dir, seeds + ".tmp.npz")
     arrays = {f"state_{i}": v.numpy() for i, v in enumerate(seed_states(model))}
     if metrics:
         arrays.update({f"metric_{i}": v.numpy() for i, v in enumerate(model.metrics_variables)})
-    np.savez(temporary, **arrays)
-    os.replace(temporary, os.path.join(backup_dir, seeds))
+    with atomic_path(os.path.join(backup_dir, seeds)) as temporary:
+        np.savez(temporary, **arrays)
     _write_json(os.path.join(backup_dir, _INCOMING_METADATA),
                 {"epoch": position.epoch, "batch": position.batch,
                  "batches": position.batches(batches_per_epoch), "seeds": seeds,

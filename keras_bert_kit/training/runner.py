@@ -152,7 +152,7 @@ class Runner:
     def _run(self):
         import keras
 
-        from keras_bert_kit.training.callbacks import remove_partial_saves
+        from keras_bert_kit.files import sweep_leftovers
         from keras_bert_kit.training.strategy import choose_strategy, is_chief, set_precision
 
         config = self.config
@@ -178,7 +178,7 @@ class Runner:
             self._record_settings(run_dir, settings, keys)
         os.makedirs(self.output_dir, exist_ok=True)
         if self.is_chief:
-            remove_partial_saves(self.output_dir)  # a killed run's half-written model.keras
+            sweep_leftovers(self.output_dir)  # a killed run's half-written model.keras
         backup = self._restore(model, run_dir, fit_arguments) if self.backing_up else None
         callbacks, checkpoint = self._callbacks(model, backup)
         start = time.perf_counter()

@@ -13,6 +13,7 @@ pytest.importorskip("apache_beam")
 
 from keras_bert_kit.data.pretraining_beam import match_input_files  # noqa: E402
 from keras_bert_kit.data.pretraining_data import create_pretraining_data  # noqa: E402
+from keras_bert_kit.errors import UserError  # noqa: E402
 from tests.conftest import DATA  # noqa: E402
 
 OPTIONS = dict(dupe_factor=2, max_seq_length=64, max_predictions_per_seq=10, progress=False)
@@ -123,5 +124,5 @@ def test_input_without_text_fails_and_leaves_nothing(vocab_file, tmp_path):
 def test_input_patterns_are_matched_like_the_local_runner(corpus, tmp_path):
     assert match_input_files([corpus, str(corpus / "e*.txt")]) == [
         str(corpus / "emma.txt"), str(corpus / "persuasion.txt")]
-    with pytest.raises(FileNotFoundError, match="nothing"):
+    with pytest.raises(UserError, match="no file matches .*nothing"):
         match_input_files(str(tmp_path / "nothing*.txt"))

@@ -10,12 +10,11 @@ import pytest
 import tensorflow as tf
 
 from keras_bert_kit.data import pretraining_data
-from keras_bert_kit.data.pretraining_data import (
-    create_pretraining_data,
-    detect_input_format,
-    read_documents,
-)
+from keras_bert_kit.data.pretraining_data import create_pretraining_data
+from keras_bert_kit.data.pretraining_documents import detect_input_format, read_documents
+from keras_bert_kit.data.pretraining_output import STATS_FILE
 from keras_bert_kit.data.pretraining_records import count_records, read_stats
+from keras_bert_kit.errors import UserError
 from keras_bert_kit.text.bert_tokenizer import read_vocabulary
 from tests.conftest import DATA
 
@@ -207,7 +206,7 @@ def test_existing_shards_need_overwrite(corpus, vocab_file, tmp_path):
     second = create_pretraining_data(corpus / "persuasion.txt", vocab_file, tmp_path, dupe_factor=1,
                                      num_shards=1, progress=False, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == sorted(
-        [os.path.basename(second.shards[0]), pretraining_data.STATS_FILE])
+        [os.path.basename(second.shards[0]), STATS_FILE])
     assert second.stats["instances"] == first.stats["instances"]
 
 
@@ -238,7 +237,7 @@ def test_bad_vocabulary_and_missing_input_are_named(corpus, vocab_file, tmp_path
     with pytest.raises(ValueError, match=r"\[MASK\]") as error:
         create_pretraining_data(corpus / "emma.txt", bad_vocab, tmp_path / "out", progress=False)
     assert str(bad_vocab) in str(error.value)
-    with pytest.raises(FileNotFoundError, match="nothing-here"):
+    with pytest.raises(UserError, match="--input.*no file matches .*nothing-here"):
         create_pretraining_data(tmp_path / "nothing-here*.txt", vocab_file, tmp_path / "out")
     with pytest.raises(ValueError, match="max_seq_length must be >= 5"):
         create_pretraining_data(corpus / "emma.txt", vocab_file, tmp_path / "out", max_seq_length=4)
@@ -293,7 +292,7 @@ def test_output_does_not_depend_on_file_order_or_bucket_size(corpus, vocab_file,
     for ours, theirs in zip(created.shards, again.shards):
         assert Path(ours).read_bytes() == Path(theirs).read_bytes()
     assert sorted(os.listdir(tmp_path)) == sorted(
-        [os.path.basename(s) for s in again.shards] + [pretraining_data.STATS_FILE])
+        [os.path.basename(s) for s in again.shards] + [STATS_FILE])
 
 
 def test_stats_count_the_records_of_every_shard(created):
@@ -310,13 +309,13 @@ def test_stats_count_the_records_of_every_shard(created):
 
 
 def test_a_killed_runs_scratch_is_removed_by_the_next_run(corpus, vocab_file, tmp_path):
-    stale = tmp_path / ".kbk-pretraining-999999999"  # no such process
+    stale = tmp_path / ".pretraining.scratch-999999999-ab12"  # no such process
     (stale / "buckets").mkdir(parents=True)
     (stale / "pieces.bin").write_bytes(b"left over")
     result = create_pretraining_data(corpus / "persuasion.txt", vocab_file, tmp_path,
                                      dupe_factor=1, progress=False)
     assert sorted(os.listdir(tmp_path)) == sorted(
-        [os.path.basename(result.shards[0]), pretraining_data.STATS_FILE])
+        [os.path.basename(result.shards[0]), STATS_FILE])
 
 
 # sha256 of the one shard of a tiny run (the first 400 lines of Persuasion, MiniLM's vocabulary,

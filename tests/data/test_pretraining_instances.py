@@ -5,16 +5,11 @@ import random
 import numpy as np
 import pytest
 
-from keras_bert_kit.data import pretraining_instances
-from keras_bert_kit.data.pretraining_instances import (
-    DocumentPiece,
-    InstanceConfig,
-    InstanceMaker,
-    RandomNextSample,
-    document_key,
-    document_pieces,
-    shard_of,
-)
+from keras_bert_kit.data import pretraining_pieces
+from keras_bert_kit.data.pretraining_documents import document_key
+from keras_bert_kit.data.pretraining_instances import InstanceConfig, InstanceMaker
+from keras_bert_kit.data.pretraining_output import shard_of
+from keras_bert_kit.data.pretraining_pieces import DocumentPiece, RandomNextSample, document_pieces
 
 VOCABULARY_SIZE = 1000
 CONFIG = InstanceConfig(max_seq_length=32, max_predictions_per_seq=5, masked_lm_prob=0.15,
@@ -34,7 +29,7 @@ def random_pieces(count, seed=0):
 
 
 def test_long_documents_are_cut_into_contiguous_pieces(monkeypatch):
-    monkeypatch.setattr(pretraining_instances, "TOKENS_PER_PIECE", 100)
+    monkeypatch.setattr(pretraining_pieces, "TOKENS_PER_PIECE", 100)
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 40, 200)
     tokens = np.arange(lengths.sum())

@@ -4,12 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_kit.data.masking import (
-    DynamicMasker,
-    dynamic_pretraining_dataset,
-    mask_tokens,
-    pack_sequences,
-)
+from keras_bert_kit.data.masking import DynamicMasker, mask_tokens
+from keras_bert_kit.data.pretraining_sequences import dynamic_pretraining_dataset, pack_sequences
 from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 
 PAD, CLS, SEP, MASK = 0, 2, 3, 4

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_kit.data.masking import DynamicMasker, dynamic_pretraining_dataset
+from keras_bert_kit.data.masking import DynamicMasker
 from keras_bert_kit.data.pretraining_data import create_pretraining_data
 from keras_bert_kit.data.pretraining_records import (
     count_records,
@@ -16,6 +16,8 @@ from keras_bert_kit.data.pretraining_records import (
     read_pretraining_records,
     read_stats,
 )
+from keras_bert_kit.data.pretraining_sequences import dynamic_pretraining_dataset
+from keras_bert_kit.errors import UserError
 from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 from tests.conftest import DATA
 
@@ -115,7 +117,7 @@ def test_corrupt_or_missing_file_is_named(records, tmp_path):
             read_pretraining_records(str(tmp_path / "*.tfrecord"), batch_size=8)
         assert "good.tfrecord" not in str(error.value)
         bad.unlink()
-    with pytest.raises(FileNotFoundError, match="nothing"):
+    with pytest.raises(UserError, match="file_pattern: no file matches .*nothing"):
         read_pretraining_records(str(tmp_path / "nothing*.tfrecord"), batch_size=8)
 
 

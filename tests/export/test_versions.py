@@ -5,16 +5,17 @@ import os
 
 import pytest
 
+from keras_bert_kit import files
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.export import versions
 
 
 def staged(path, name="new.txt"):
     """A finished staging folder for `path`, as `export_saved_model` makes one."""
-    staging = versions.make_staging_folder(str(path))
+    staging = files.staging_folder(str(path))
     with open(os.path.join(staging, name), "w") as f:
         f.write("new")
-    versions.sync_tree(staging)
+    files.sync_tree(staging)
     return staging
 
 
@@ -33,7 +34,7 @@ def test_an_existing_version_is_refused_and_kept(tmp_path):
 @pytest.mark.parametrize("atomic", [True, False])
 def test_overwrite_swaps_the_whole_folder(tmp_path, monkeypatch, atomic):
     if not atomic:
-        monkeypatch.setattr(versions, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(files, "_exchange", lambda a, b: False)
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "old.txt").write_text("old")
     versions.move_into_place(staged(tmp_path / "1"), str(tmp_path / "1"), overwrite=True)
@@ -57,7 +58,7 @@ def test_leftovers_of_dead_exports_go_live_ones_stay(tmp_path):
     for name in (f".1.staging-{dead}-ab12", f".1.staging-{live}-cd34", ".2.staging-1-ef56",
                  ".1.staging-oldstyle"):
         (tmp_path / name).mkdir()
-    removed = versions.clean_leftovers(tmp_path / "1")
+    removed = files.sweep_leftovers(tmp_path, "1")
     assert [os.path.basename(p) for p in removed] == [f".1.staging-{dead}-ab12"]
     assert sorted(os.listdir(tmp_path)) == [f".1.staging-{live}-cd34", ".1.staging-oldstyle",
                                             ".2.staging-1-ef56"]

@@ -27,7 +27,6 @@ Example:
 (('train', 'vocab_file', 'output_dir'), '--train-files')
 """
 
-import glob
 import importlib.util
 import json
 import os
@@ -53,9 +52,10 @@ class PretrainHooks(TaskHooks):
     # `overwrite`: a rerun into a finished pretraining run trains no further and reports it.
     unused = ("sequence_length", "max_train_examples", "head", "overwrite")
     flags = {"train": {"flag": "--train-files", "nargs": "+",
-                       "help": "TFRecord files / glob patterns, or .txt files"},
+                       "help": "TFRecord or .txt files, folders, glob patterns"},
              "dev": {"flag": "--eval-files", "nargs": "+",
-                     "help": "held-out files, evaluated each save and at the end"},
+                     "help": "held-out files (as --train-files), evaluated each save and at "
+                             "the end"},
              "vocab_file": {"help": "the vocab.txt the data was made with"},
              "init": {"help": "continue from a BERT checkpoint folder or a .keras BertPretrainer"},
              "output_dir": {"help": "run folder (backup, logs, backbone/, metrics.json)"}}
@@ -80,9 +80,9 @@ class PretrainHooks(TaskHooks):
         self.do_lower_case = options.do_lower_case
         if self.do_lower_case is None:
             self.do_lower_case = _default_lower_case(model.preset, model.init)
-        self.train_files, self.is_text = expand_files(data.train, "train_files")
-        self.eval_files, self.eval_is_text = (expand_files(data.dev, "eval_files") if data.dev
-                                              else (None, None))
+        self.train_files, self.is_text = expand_files(data.train, self.flags["train"]["flag"])
+        self.eval_files, self.eval_is_text = (expand_files(data.dev, self.flags["dev"]["flag"])
+                                              if data.dev else (None, None))
         self.tokenizer = None  # only text inputs and dynamic masking need one
         if self.is_text or self.eval_is_text or options.dynamic_masking:
             self.tokenizer = BertTokenizer.from_vocabulary(self.vocabulary,
@@ -222,24 +222,21 @@ class PretrainHooks(TaskHooks):
         model.save(os.path.join(self.runner.output_dir, "pretrainer.keras"))
 
 
-def expand_files(patterns, name):
-    """Sorted files matching paths / glob patterns, and whether they are text files.
+def expand_files(patterns, flag):
+    """The files of paths, folders and glob patterns (`pretraining_records.pretraining_files`),
+    and whether they are text files.
 
     Example:
     >>> _ = open("a.txt", "w").write("One sentence.\\n")
-    >>> expand_files("*.txt", "train_files")
+    >>> expand_files("*.txt", "--train-files")
     (['a.txt'], True)
     """
-    patterns = [patterns] if isinstance(patterns, str | os.PathLike) else list(patterns)
-    files = []
-    for pattern in map(os.fspath, patterns):
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        if not matches or not all(os.path.isfile(m) for m in matches):
-            raise FileNotFoundError(f"{name}: no file matches {pattern!r}")
-        files.extend(m for m in matches if m not in files)
+    from keras_bert_kit.data.pretraining_records import pretraining_files
+
+    files = pretraining_files(patterns, flag)
     text = [f.endswith(_TEXT_SUFFIXES) for f in files]
     if any(text) and not all(text):
-        raise UserError(f"{name} mixes text files and TFRecords: {files}")
+        raise UserError(f"{flag} mixes text files and TFRecords: {files}")
     return files, all(text)
 
 
@@ -370,7 +367,8 @@ def _dataset(files, is_text, tokenizer, batch_size, seed, *, training, dynamic_m
     """
     import tensorflow as tf
 
-    from keras_bert_kit.data.masking import DynamicMasker, dynamic_pretraining_dataset
+    from keras_bert_kit.data.masking import DynamicMasker
+    from keras_bert_kit.data.pretraining_sequences import dynamic_pretraining_dataset
     from keras_bert_kit.data.pretraining_records import read_pretraining_records
 
     if is_text:
