@@ -94,8 +94,8 @@ def test_rating_regression_metrics_match_hand_computed(tmp_path, tiny_init):
                     [(t, f"{r:g}") for t, r in zip(rows.texts[300:332], rows.labels[300:332])])
     out = tmp_path / "run"
     result = finetune_classifier(train, dev, tiny_init, out, label_column="rating",
-                                 task="regression", epochs=1, learning_rate=1e-3, batch_size=16,
-                                 sequence_length=32, jit_compile=False, verbose=0)
+                                 problem_type="regression", epochs=1, learning_rate=1e-3,
+                                 batch_size=16, sequence_length=32, jit_compile=False, verbose=0)
     model = keras.saving.load_model(out / "model.keras")
     assert model.problem_type == "regression" and model.num_classes == 1
     y = rows.labels[300:332].astype(np.float64)

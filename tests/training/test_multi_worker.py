@@ -182,7 +182,7 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(data, tmp_path):
     Without dropout (each replica draws its own masks) and without clipping (Keras 3 clips each
     replica's gradient before the all-reduce, docs/distributed.md).
     """
-    settings = dict(train_files=[str(f) for f in data["train"]], vocab_file=str(data["vocab"]),
+    settings = dict(train=[str(f) for f in data["train"]], vocab_file=str(data["vocab"]),
                     preset="bert_tiny_uncased",
                     config_overrides={**TINY_MODEL, "dropout": 0.0, "attention_dropout": 0.0},
                     batch_size=16, learning_rate=2e-3, total_steps=6, save_every_steps=3,

@@ -26,7 +26,7 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(data, tmp_path_factory):
     output = tmp_path_factory.mktemp("run")
-    result = pretrain(data["train"], output, vocab_file=data["vocab"], eval_files=data["eval"],
+    result = pretrain(data["train"], output, vocab_file=data["vocab"], dev=data["eval"],
                       total_steps=30, save_every_steps=10, **TINY_RUN)
     return output, result
 
@@ -63,7 +63,7 @@ def test_backbone_folder_loads_as_model_and_tokenizer(run, data):
 
 def test_rerunning_a_finished_run_trains_no_further(run, data):
     output, result = run
-    again = pretrain(data["train"], output, vocab_file=data["vocab"], eval_files=data["eval"],
+    again = pretrain(data["train"], output, vocab_file=data["vocab"], dev=data["eval"],
                      total_steps=30, save_every_steps=10, **TINY_RUN)
     assert again["optimizer_steps"] == 30 and again["resumed_from_step"] == 30
     assert again["eval"] == pytest.approx(result["eval"], rel=1e-6)
@@ -115,7 +115,7 @@ def test_steps_must_divide_into_virtual_epochs(data, tmp_path):
 def test_text_files_are_masked_on_the_fly(data, tmp_path):
     train_text = data["vocab"].parent / "train.txt"
     result = pretrain(train_text, tmp_path / "out", vocab_file=data["vocab"],
-                      eval_files=data["eval"], total_steps=4, save_every_steps=2,
+                      dev=data["eval"], total_steps=4, save_every_steps=2,
                       max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS, **TINY_RUN)
     assert result["optimizer_steps"] == 4
     assert np.isfinite(result["train"]["loss"])
