@@ -4,8 +4,10 @@ defaults a run uses, a call builds the same `TrainingConfig` as the `kbk` comman
 settings, and a name that is not a setting is refused in one line. No training runs here."""
 
 import argparse
+import ast
 import inspect
 import json
+import re
 
 import pytest
 
@@ -17,6 +19,7 @@ from keras_bert_kit.training.finetune_squad import finetune_squad
 from keras_bert_kit.training.finetune_tagger import finetune_tagger
 from keras_bert_kit.training.pretrain import pretrain
 from keras_bert_kit.training.tasks import get_task
+from tests.conftest import REPO
 
 # Each function, its task and the arguments it takes by position.
 FUNCTIONS = {
@@ -181,3 +184,37 @@ def test_a_call_runs_the_config_it_reports(function, monkeypatch):
     if task == "pretrain":
         settings["preset"] = "bert_tiny_uncased"
     assert function(**settings) == function.config(**settings)
+
+
+CALL = re.compile(r"(?<![\w.])(finetune_classifier|finetune_tagger|finetune_squad|pretrain)"
+                  r"(?:\.config)?\(")
+
+
+def documented_calls():
+    """`(where, function name, call source)` of every call of the functions in README and docs/."""
+    found = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        for match in CALL.finditer(text):
+            depth = 0
+            for end in range(match.end() - 1, len(text)):
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            line = text.count("\n", 0, match.start()) + 1
+            found.append((f"{path.name}:{line}", match[1], text[match.start():end + 1]))
+    return found
+
+
+@pytest.mark.parametrize("where, name, source", documented_calls(), ids=lambda x: str(x)[:40])
+def test_documented_calls_use_the_parameters(where, name, source):
+    function = {f.__name__: f for f in FUNCTIONS}[name]
+    call = ast.parse(source, mode="eval").body
+    parameters = inspect.signature(function).parameters
+    assert {k.arg for k in call.keywords} <= set(parameters), where
+    assert len(call.args) <= len(FUNCTIONS[function][1]), where
+
+
+def test_the_documented_calls_are_found():
+    names = {name for _, name, _ in documented_calls()}
+    assert {"finetune_classifier", "finetune_tagger", "pretrain"} <= names
