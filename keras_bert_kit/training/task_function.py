@@ -81,7 +81,6 @@ def task_function(task, positional):
         function.__signature__ = signature
         function.config = lambda *args, **settings: hooks.resolve(
             training_config(*args, **settings))
-        function.task = hooks.name
         return function
 
     return decorate
@@ -126,15 +125,12 @@ def given_settings(name, hooks, signature, args, settings):
 
 
 def closest_setting(hooks, key, names):
-    """What to say about an unknown argument `key`: the setting behind a flag of that name, that
-    the task does not use it, or the closest name among `names`."""
-    for field_name, spec in hooks.flags.items():
-        flags = (spec.get("flag"), *spec.get("aliases", ()))
-        if "--" + key.replace("_", "-") in flags and field_name in names:
-            return f"the setting behind {flags[0]} is {field_name}"
-    for _, field in hooks.fields():
-        if field.metadata.get("flag") == "--" + key.replace("_", "-") and field.name in names:
-            return f"the setting behind {field.metadata['flag']} is {field.name}"
+    """What to say about an unknown argument `key`: the setting behind the flag of that name,
+    that the task does not use it, or the closest name among `names`."""
+    flag = "--" + key.replace("_", "-")
+    behind = flag_settings(hooks).get(flag)
+    if behind in names:
+        return f"the setting behind {flag} is {behind}"
     for section in (ModelConfig, DataConfig, OptimizerConfig, RunConfig):
         if key in {field.name for field in dataclasses.fields(section)}:
             return f"the {hooks.name} task does not use {section.__name__}.{key}"
@@ -144,15 +140,21 @@ def closest_setting(hooks, key, names):
     return f"the settings are {', '.join(names)}"
 
 
-def python_help(hooks, field):
-    """A setting's help text with its command-line flags written as the Python names."""
+def flag_settings(hooks):
+    """`{flag: field name}` of the flags (and their aliases) of `hooks`' command."""
     flags = {}
     sections = (ModelConfig, DataConfig, OptimizerConfig, RunConfig, hooks.options_class)
-    for other in (f for section in sections if section for f in dataclasses.fields(section)):
-        spec = {**other.metadata, **hooks.flags.get(other.name, {})}
-        for flag in (spec.get("flag") or "--" + other.name.replace("_", "-"),
+    for field in (f for section in sections if section for f in dataclasses.fields(section)):
+        spec = {**field.metadata, **hooks.flags.get(field.name, {})}
+        for flag in (spec.get("flag") or "--" + field.name.replace("_", "-"),
                      *spec.get("aliases", ())):
-            flags[flag] = other.name
+            flags[flag] = field.name
+    return flags
+
+
+def python_help(hooks, field):
+    """A setting's help text with its command-line flags written as the Python names."""
+    flags = flag_settings(hooks)
 
     def python(match):
         name = flags.get("--" + match[2])
