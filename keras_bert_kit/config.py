@@ -120,6 +120,18 @@ class BertConfig:
         return hf
 
 
+def checkpoint_folder(path):
+    """The folder a checkpoint's `config.json` and `vocab.txt` sit in: `path` itself when it is a
+    folder, else the folder of the file it names (`"."` for a bare name such as `tiny.keras`).
+
+    Example:
+    >>> checkpoint_folder("tiny.keras"), checkpoint_folder("models/bert/model.safetensors")
+    ('.', 'models/bert')
+    """
+    path = os.fspath(path)
+    return path if os.path.isdir(path) else os.path.dirname(path) or "."
+
+
 def find_config_file(path):
     """`path` itself, or the `config.json` / `bert_config.json` in the folder `path`."""
     path = os.fspath(path)

@@ -19,8 +19,9 @@ import glob
 import os
 
 from keras_bert_kit.checkpoints.checkpoint import Checkpoint
-from keras_bert_kit.checkpoints.validation import validate_checkpoint
-from keras_bert_kit.config import BertConfig, HeadConfig, find_config_file, read_json
+from keras_bert_kit.checkpoints.validation import check_vocabulary_file, validate_checkpoint
+from keras_bert_kit.config import (BertConfig, HeadConfig, checkpoint_folder, find_config_file,
+                                   read_json)
 
 __all__ = ["Checkpoint", "load_checkpoint"]
 
@@ -63,7 +64,7 @@ def load_checkpoint(path):
                     f"{path}: no BERT weights found (looked for {', '.join(_WEIGHT_FILES)} and "
                     "a Google *.ckpt.index)")
     else:
-        folder, weights = os.path.dirname(path) or ".", path
+        folder, weights = checkpoint_folder(path), path
         if os.path.exists(path + ".index"):
             reader = google_checkpoint.read_google_checkpoint
         elif os.path.exists(path):
@@ -76,4 +77,7 @@ def load_checkpoint(path):
                         head=HeadConfig.from_hf_dict(hf, source=config_path),
                         config_source=config_path)
     validate_checkpoint(checkpoint)
+    vocab = os.path.join(folder, "vocab.txt")
+    if os.path.exists(vocab):  # every path that loads weights has their vocabulary checked here
+        check_vocabulary_file(vocab, checkpoint.config, config_path)
     return checkpoint

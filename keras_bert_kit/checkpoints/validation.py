@@ -2,9 +2,11 @@
 
 Every config field that fixes a tensor's shape is compared with the tensor: a wrong
 `hidden_size` is reported as `hidden_size` (naming the tensor and both shapes), not as whatever
-variable happens to be assigned first. `vocab.txt` is compared with `vocab_size`. Readers of
-weight files live in `hf_checkpoint` / `google_checkpoint`; this module only reads what they
-return.
+variable happens to be assigned first. `vocab.txt` is compared with `vocab_size`
+(`check_vocabulary_size`) wherever weights meet a vocabulary: a task's `from_pretrained` (and so
+`kbk finetune --init`, `kbk export --model`), `kbk embed`, `kbk convert`, and a `.keras` model with
+its preprocessor. Readers of weight files live in `hf_checkpoint` / `google_checkpoint`; this
+module only reads what they return.
 """
 
 import logging
@@ -96,6 +98,13 @@ def check_vocabulary_size(vocab_path, num_tokens, config, config_source="config.
     """A `vocab.txt` longer than `vocab_size` is an error (its extra ids have no embedding row);
     a shorter one is allowed (padded embedding tables) and logged.
 
+    Args:
+        vocab_path: the vocabulary's file, as the user named it (for the message).
+        num_tokens: its number of tokens.
+        config: what says how many embedding rows the weights have: a `BertConfig`, or the
+            `BertBackbone` of a `.keras` file (anything with `vocabulary_size`).
+        config_source: where that number was read: the `config.json`, or the `.keras` file.
+
     Example:
     >>> from keras_bert_kit.config import BertConfig
     >>> check_vocabulary_size("vocab.txt", 120, BertConfig(vocabulary_size=99))
@@ -105,10 +114,29 @@ def check_vocabulary_size(vocab_path, num_tokens, config, config_source="config.
     """
     size = config.vocabulary_size
     if num_tokens > size:
+        # A config file can be edited; the embedding table of a `.keras` file cannot.
+        fix = ", or fix vocab_size" if str(config_source).endswith(".json") else ""
         raise UserError(
             f"{vocab_path} has {num_tokens} tokens but {config_source} says vocab_size={size}: "
             f"ids {size}..{num_tokens - 1} have no embedding row (use the vocab.txt that belongs "
-            "to these weights, or fix vocab_size)")
+            f"to these weights{fix})")
     if num_tokens < size:
         logger.warning("%s has %d tokens, fewer than vocab_size=%d in %s: embedding rows %d.. "
                        "are never used", vocab_path, num_tokens, size, config_source, num_tokens)
+
+
+def check_vocabulary_file(vocab_path, config, config_source="config.json"):
+    """`check_vocabulary_size` of a `vocab.txt` file (one token per line, as the tokenizer reads
+    it).
+
+    Example:
+    >>> from keras_bert_kit.config import BertConfig
+    >>> _ = open("vocab.txt", "w").write("\\n".join(f"t{i}" for i in range(101)) + "\\n")
+    >>> check_vocabulary_file("vocab.txt", BertConfig(vocabulary_size=99), "bert/config.json")
+    Traceback (most recent call last):
+    ...
+    keras_bert_kit.errors.UserError: vocab.txt has 101 tokens but bert/config.json says vocab_size=99: ids 99..100 have no embedding row (use the vocab.txt that belongs to these weights, or fix vocab_size)
+    """
+    from keras_bert_kit.text.bert_tokenizer import read_vocabulary
+
+    check_vocabulary_size(vocab_path, len(read_vocabulary(vocab_path)), config, config_source)

@@ -15,7 +15,7 @@ def load_model_to_export(path, task=None):
     if not os.path.isdir(path):
         if task is not None:
             raise UserError(f"--task applies to checkpoint folders, not to {path}")
-        return load_model(path)
+        return checked_task_model(load_model(path), path)
     from keras_bert_kit.models.pretrained_task import load_task_model
 
     if os.path.exists(os.path.join(path, "saved_model.pb")):
@@ -27,6 +27,22 @@ def load_model_to_export(path, task=None):
     return load_task_model(path, task=task)
 
 
+def checked_task_model(model, path):
+    """`model`, loaded from the `.keras` file `path`, once it is a task model whose vocabulary
+    fits its embedding rows."""
+    from keras_bert_kit.checkpoints.validation import check_vocabulary_size
+    from keras_bert_kit.models.bert_task import BertTask
+
+    if not isinstance(model, BertTask):
+        raise UserError(f"{path} holds a {type(model).__name__}, not a task model; export a "
+                        "fine-tuned model (kbk finetune ... writes model.keras)")
+    tokenizer = getattr(model.preprocessor, "tokenizer", None)
+    if tokenizer is not None:
+        check_vocabulary_size(f"the vocabulary of {path}", tokenizer.vocabulary_size(),
+                              model.backbone, path)
+    return model
+
+
 def run_convert(args):
     """Any BERT checkpoint → a Hugging Face safetensors folder: the task model with its head
     when it has one (else the encoder, or the pretrainer with MLM/NSP heads), and the
@@ -34,12 +50,13 @@ def run_convert(args):
     import os
 
     from keras_bert_kit.checkpoints import load_checkpoint
+    from keras_bert_kit.config import checkpoint_folder
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.models.bert_pretrainer import BertPretrainer
     from keras_bert_kit.models.pretrained_task import checkpoint_task, load_task_model
     from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 
-    folder = args.input if os.path.isdir(args.input) else os.path.dirname(args.input) or "."
+    folder = checkpoint_folder(args.input)
     has_vocab = os.path.exists(os.path.join(folder, "vocab.txt"))
     tokenizer = BertTokenizer.from_pretrained(folder) if has_vocab else None
     if checkpoint_task(args.input) is not None:
@@ -57,13 +74,12 @@ def run_embed(args):
     """Sentence embeddings (mean pooling) and their cosine similarities."""
     import numpy as np
 
-    from keras_bert_kit.models.bert_backbone import BertBackbone
-    from keras_bert_kit.text.bert_preprocessor import BertPreprocessor
-    from keras_bert_kit.text.bert_tokenizer import BertTokenizer
+    from keras_bert_kit.models.pretrained_io import load_pretrained_parts
 
     path = args.model or minilm_path()
-    backbone = BertBackbone.from_pretrained(path)
-    preprocessor = BertPreprocessor(BertTokenizer.from_pretrained(path), sequence_length=None)
+    _, backbone, preprocessor, _ = load_pretrained_parts(path, sequence_length=None)
+    if preprocessor is None:
+        raise UserError(f"{path}: no vocab.txt beside the weights, so no tokenizer")
     packed = preprocessor(args.texts)
     out = backbone(packed)
     mask = np.asarray(packed["padding_mask"], "float32")[:, :, None]
@@ -86,5 +102,6 @@ def register(subparsers):
 
     p = add_command(subparsers, "embed", run_embed,
                     help="sentence embeddings and cosine similarities")
-    p.add_argument("--model", help="a BERT folder with vocab.txt (default: all-MiniLM-L6-v2)")
+    p.add_argument("--model", help="a BERT folder with vocab.txt, or a .keras model with "
+                   "vocab.txt beside it (default: all-MiniLM-L6-v2)")
     p.add_argument("texts", nargs="+")

@@ -31,7 +31,7 @@ def load_pretrained_parts(path, sequence_length, preprocessor="auto", backbone_k
         backbone_kwargs: passed to `BertBackbone.from_checkpoint` (e.g. `dtype`).
         preprocessor_cls: the task's preprocessor class (`BertTask.preprocessor_cls`).
 
-    A `vocab.txt` with more tokens than the checkpoint's `vocab_size` is a `UserError`; a
+    A `vocab.txt` with more tokens than the weights' `vocab_size` is a `UserError`; a
     `sequence_length` beyond the checkpoint's positions is cut to them (with a warning).
 
     Example:
@@ -42,6 +42,7 @@ def load_pretrained_parts(path, sequence_length, preprocessor="auto", backbone_k
     """
     from keras_bert_kit.checkpoints import load_checkpoint
     from keras_bert_kit.checkpoints.validation import check_vocabulary_size
+    from keras_bert_kit.config import checkpoint_folder
     from keras_bert_kit.models.bert_backbone import BertBackbone
     from keras_bert_kit.text.bert_tokenizer import BertTokenizer
 
@@ -54,7 +55,7 @@ def load_pretrained_parts(path, sequence_length, preprocessor="auto", backbone_k
         checkpoint = load_checkpoint(path)
         backbone = BertBackbone.from_checkpoint(checkpoint, **(backbone_kwargs or {}))
     if preprocessor == "auto":
-        folder = path if os.path.isdir(path) else os.path.dirname(path)
+        folder = checkpoint_folder(path)
         preprocessor = None
         if sequence_length is not None and sequence_length > backbone.max_sequence_length:
             logger.warning(
@@ -64,11 +65,16 @@ def load_pretrained_parts(path, sequence_length, preprocessor="auto", backbone_k
             sequence_length = backbone.max_sequence_length
         vocab = os.path.join(folder, "vocab.txt")
         if os.path.exists(vocab):
-            tokenizer = BertTokenizer.from_pretrained(folder)
-            if checkpoint is not None:
-                check_vocabulary_size(vocab, len(tokenizer.vocabulary), checkpoint.config,
-                                      checkpoint.config_source)
-            preprocessor = preprocessor_cls(tokenizer, sequence_length=sequence_length)
+            preprocessor = preprocessor_cls(BertTokenizer.from_pretrained(folder),
+                                            sequence_length=sequence_length)
+            if checkpoint is None:  # `load_checkpoint` checked a checkpoint's own vocab.txt
+                check_vocabulary_size(vocab, preprocessor.tokenizer.vocabulary_size(), backbone,
+                                      path)
+    elif preprocessor is not None:
+        check_vocabulary_size("the given preprocessor's vocabulary",
+                              preprocessor.tokenizer.vocabulary_size(), *(
+                                  (checkpoint.config, checkpoint.config_source) if checkpoint
+                                  else (backbone, path)))
     return loaded, backbone, preprocessor, checkpoint
 
 

@@ -15,11 +15,11 @@ def checkpoint_task(path):
     """The task of a checkpoint folder/file: from `config.json` `architectures`, else from the
     head its weights hold (Google checkpoints); None for an encoder or pretraining checkpoint."""
     from keras_bert_kit.checkpoints import load_checkpoint
-    from keras_bert_kit.config import HeadConfig, find_config_file
+    from keras_bert_kit.config import HeadConfig, checkpoint_folder, find_config_file
 
     path = os.fspath(path)
-    folder = path if os.path.isdir(path) else os.path.dirname(path) or "."
-    task = task_for_architecture(HeadConfig.from_hf_config(find_config_file(folder)).architecture)
+    task = task_for_architecture(
+        HeadConfig.from_hf_config(find_config_file(checkpoint_folder(path))).architecture)
     if task is None:
         task = task_for_architecture(load_checkpoint(path).head_architecture())
     return task
