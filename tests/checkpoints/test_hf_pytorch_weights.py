@@ -14,6 +14,8 @@ from keras_bert_kit.models.bert_backbone import BertBackbone
 from tests.conftest import FIXTURES
 from tests.helpers import max_abs_diff_valid
 
+pytestmark = pytest.mark.numerics  # compared with outputs PyTorch / transformers computed
+
 
 @pytest.fixture(scope="module")
 def minilm_reference():

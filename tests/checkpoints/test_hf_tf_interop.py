@@ -9,6 +9,8 @@ from keras_bert_kit.layers import MaskedLMHead, NextSentenceHead
 from keras_bert_kit.models.bert_backbone import BertBackbone
 from tests.helpers import max_abs_diff_valid, random_inputs
 
+pytestmark = pytest.mark.numerics  # compared with transformers' TF classes
+
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("tf_keras")
 

@@ -32,6 +32,7 @@ class ScaledScoresAttention(BertSelfAttention):
         return {**super().get_config(), "score_scale": self.score_scale}
 
 
+@pytest.mark.numerics  # compared with a numpy reference
 def test_self_attention_matches_reference_and_round_trips(tmp_path):
     attention = BertSelfAttention(hidden_dim=16, num_heads=4, dropout=0.0)
     out = np.asarray(attention(X, padding_mask=MASK))

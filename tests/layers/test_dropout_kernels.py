@@ -11,6 +11,8 @@ import tensorflow as tf
 from keras_bert_kit.layers import TransformerEncoder, dropout_kernels
 from keras_bert_kit.layers.dropout_kernels import hash_bits
 
+pytestmark = pytest.mark.numerics  # compared with the plain ops, which take the CPU's kernel path
+
 SEED = tf.constant([7, 9])
 RATE = 0.1
 

@@ -10,6 +10,8 @@ from keras_bert_kit.layers.activations import get_activation
 from tests.layers import reference
 from tests.layers.checks import assert_config_round_trip, assert_layer_keras_round_trip
 
+pytestmark = pytest.mark.numerics  # compared with the numpy reference (`reference.py`)
+
 
 def test_embeddings(tmp_path):
     layer = BertEmbeddings(vocabulary_size=50, hidden_dim=8, max_sequence_length=16, dropout=0.0)

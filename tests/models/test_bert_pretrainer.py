@@ -101,6 +101,7 @@ def test_saved_weights_keep_the_backbone_layout(tmp_path):
     assert "layers/bert_backbone/layers/transformer_encoder_1/attention/qkv_dense/vars/0" in names
 
 
+@pytest.mark.numerics  # compared with PyTorch's logits
 def test_heads_load_from_pytorch_checkpoint_and_round_trip_to_hf(tmp_path):
     transformers = pytest.importorskip("transformers")
     ref = np.load(FIXTURES / "tiny_bert_pytorch_reference.npz")

@@ -47,6 +47,7 @@ def fixture_folder(fmt, head, google_folders):
     return google_folders[head] if fmt == "google" else TASK_HEADS / fmt / head
 
 
+@pytest.mark.numerics  # compared with transformers' logits
 @pytest.mark.parametrize("fmt, head", CASES, ids=[f"{f}-{h}" for f, h in CASES])
 def test_head_loads_with_transformers_logits(fmt, head, google_folders, caplog):
     ref = reference(fmt)

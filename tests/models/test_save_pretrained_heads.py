@@ -79,6 +79,7 @@ def check_against(arrays, meta, head):
     assert meta[head]["do_lower_case"] is True and meta[head]["vocab_size"] == 99
 
 
+@pytest.mark.numerics  # compared with transformers' outputs
 def test_transformers_tf_classes_give_equal_outputs(saved, tmp_path):
     arrays, meta = transformers_outputs("tf", sys.executable, saved, tmp_path)
     for head in HEADS:
@@ -88,6 +89,7 @@ def test_transformers_tf_classes_give_equal_outputs(saved, tmp_path):
 
 @pytest.mark.skipif(not pathlib.Path(TORCH_PYTHON).exists(),
                     reason="no torch venv (KBK_TORCH_PYTHON, see make_task_heads.py)")
+@pytest.mark.numerics  # compared with transformers' outputs
 def test_transformers_pytorch_classes_give_equal_outputs(saved, tmp_path):
     arrays, meta = transformers_outputs("pt", TORCH_PYTHON, saved, tmp_path)
     for head in HEADS:
