@@ -17,5 +17,6 @@ def assert_layer_keras_round_trip(layer, inputs, tmp_path):
     path = str(tmp_path / "layer.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
+    # The same weights and kernels in the same process: bitwise by design.
     np.testing.assert_array_equal(np.asarray(reloaded(inputs)), np.asarray(model(inputs)))
     return reloaded

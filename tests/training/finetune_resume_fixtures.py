@@ -158,6 +158,6 @@ def assert_same_run(expected, actual):
     assert (actual / "history.csv").read_text() == (expected / "history.csv").read_text()
     a, b = model_weights(expected / "model.keras"), model_weights(actual / "model.keras")
     assert a.keys() == b.keys()
-    for name in a:
+    for name in a:  # both runs on this machine and kernel path: bitwise by design
         np.testing.assert_array_equal(b[name], a[name], err_msg=name)
     assert sorted(os.listdir(actual)) == sorted(os.listdir(expected))  # no backup left behind

@@ -28,4 +28,5 @@ def test_a_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["model.keras"]  # no partial file left behind
     reloaded = load_model(path)
+    # The first save's bytes read back: bitwise by design.
     np.testing.assert_array_equal(reloaded.get_weights()[0], first.get_weights()[0])

@@ -52,6 +52,7 @@ def test_backbone_folder_loads_as_model_and_tokenizer(run, data):
     backbone = BertBackbone.from_pretrained(output / "backbone")
     pretrainer = keras.saving.load_model(output / "pretrainer.keras")
     for loaded, trained in zip(backbone.weights, pretrainer.backbone.weights):
+        # The same float32 values written in two formats: bitwise by design.
         np.testing.assert_array_equal(loaded.numpy(), trained.numpy())
     tokenizer = BertTokenizer.from_pretrained(output / "backbone")
     assert tokenizer.vocabulary_size() == backbone.vocabulary_size

@@ -72,7 +72,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     uninterrupted = json.loads((runs["straight"] / "metrics.json").read_text())
     assert resumed["resumed_from_step"] == epoch_at_kill * SAVE_EVERY
     assert resumed["optimizer_steps"] == uninterrupted["optimizer_steps"] == TOTAL_STEPS
-    # Same batches, same dropout masks, same arithmetic: the results agree exactly.
+    # Same batches, same dropout masks, same arithmetic: the results agree exactly (both runs on
+    # this machine and kernel path, so bitwise by design).
     assert last_row(runs["killed"]) == last_row(runs["straight"])
     weights = {name: load_file(output / "backbone" / "model.safetensors")
                for name, output in runs.items()}
