@@ -190,10 +190,11 @@ def export_saved_model(model, path, *, check=True, warmup=True, examples=None, e
             write_warmup_requests(staging, os.path.basename(parent) or "model",
                                   inputs["serving_default"])
             warmup_file = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
-        non_core = serving_checks.op_report(staging)["non_core"]
         worst = None
         if check:
-            worst = _check(module, staging, inputs, atol)
+            non_core, worst = _check(module, staging, inputs, atol)
+        else:
+            non_core = serving_checks.op_report(staging)["non_core"]
         sync_tree(staging)
         move_into_place(staging, path, overwrite)
     finally:
@@ -235,22 +236,23 @@ def compare_with_float32(model, module, inputs, pad_to_multiple_of, limit=BF16_A
 
 
 def _check(module, export_dir, inputs, atol):
-    """Worst difference over every signature with example inputs, in a fresh process (TF2 and
-    the TF1 session loader) and, for `serving_default`, through `saved_model_cli run`."""
+    """The non-core ops and the worst difference over every signature with example inputs, in
+    one fresh process: TF2 and the TF1 session loader, and `saved_model_cli run` for
+    `serving_default`."""
+    inputs = {name: values for name, values in inputs.items() if values is not None}
+    checked = serving_checks.run_checks(export_dir, inputs, ops=True,
+                                        saved_model_cli_inputs=inputs.get("serving_default"))
     worst = 0.0
     for name, signature_inputs in inputs.items():
-        if signature_inputs is None:
-            continue
         expected = {k: v.numpy() for k, v in module.endpoints[name](
             *[tf.constant(v) for v in signature_inputs.values()]).items()}
-        fresh = serving_checks.run_in_fresh_process(export_dir, signature_inputs, signature=name)
+        fresh = checked.signatures[name]
         for prefix in ("tf2/", "tf1/"):
             where = "fresh process" if prefix == "tf2/" else "TF1 session loader (TF Serving's path)"
             got = {k[len(prefix):]: v for k, v in fresh.items() if k.startswith(prefix)}
             worst = max(worst, serving_checks.compare_outputs(
                 expected, got, where if name == "serving_default" else f"{where} / {name}", atol))
         if name == "serving_default":
-            cli = serving_checks.run_saved_model_cli(export_dir, signature_inputs)
-            worst = max(worst, serving_checks.compare_outputs(expected, cli, "saved_model_cli run",
-                                                              atol))
-    return worst
+            worst = max(worst, serving_checks.compare_outputs(
+                expected, checked.saved_model_cli, "saved_model_cli run", atol))
+    return checked.op_report["non_core"], worst
