@@ -69,13 +69,6 @@ def _json_object(text):
     return value
 
 
-def flag_spec(hooks, field):
-    """How `hooks`' command spells one field: the field's metadata with the task's overrides."""
-    spec = {**field.metadata, **hooks.flags.get(field.name, {})}
-    spec["flag"] = spec.get("flag") or "--" + field.name.replace("_", "-")
-    return spec
-
-
 def converter(field, spec):
     """The function turning a flag's (or a YAML string's) text into the field's value."""
     if spec.get("parse"):
@@ -86,11 +79,6 @@ def converter(field, spec):
     if kind in (int, float):
         return number(kind, spec.get("check"))
     return str
-
-
-def default_of(hooks, field):
-    """The value a field takes when not given: the task's default, else the field's."""
-    return hooks.defaults.get(field.name, field.default)
 
 
 def add_task_arguments(parser, task):
@@ -104,8 +92,8 @@ def add_task_arguments(parser, task):
     for section, field in hooks.fields():
         if section not in groups:
             groups[section] = parser.add_argument_group(_SECTION_TITLES[section])
-        spec = flag_spec(hooks, field)
-        default = default_of(hooks, field)
+        spec = hooks.flag_spec(field)
+        default = hooks.default(field)
         text = spec.get("help", "").replace("%", "%%")
         if default is not None and "default" not in text:
             text += f" (default: {default})"
@@ -130,7 +118,7 @@ def yaml_keys(hooks):
     """`{accepted YAML key: field name}`: field names and flag names, with underscores."""
     keys = {}
     for _, field in hooks.fields():
-        spec = flag_spec(hooks, field)
+        spec = hooks.flag_spec(field)
         for flag in (spec["flag"], *spec.get("aliases", ())):
             keys[flag.lstrip("-").replace("-", "_")] = field.name
         keys[field.name] = field.name
@@ -171,7 +159,7 @@ def _from_text(path, key, field, hooks, value):
         lowered = value.lower()
         return True if lowered in _TRUE else False if lowered in _FALSE else value
     try:
-        return converter(field, flag_spec(hooks, field))(value)
+        return converter(field, hooks.flag_spec(field))(value)
     except argparse.ArgumentTypeError as error:
         raise UserError(f"{path}: {key}: {error}") from None
 
@@ -191,7 +179,7 @@ def config_values(args, task=None):
     missing = [name for name in hooks.required
                if values.get(name) is None and hooks.defaults.get(name) is None]
     if missing:
-        flags = {f.name: flag_spec(hooks, f)["flag"] for _, f in hooks.fields()}
+        flags = {f.name: hooks.flag_spec(f)["flag"] for _, f in hooks.fields()}
         raise UserError(f"give {', '.join(flags[m] for m in missing)} (as flags or in the "
                         "--config YAML)")
     return values
@@ -214,7 +202,7 @@ def flag_names(task):
     hooks = get_task(task)
     names = ["--config"]
     for _, field in hooks.fields():
-        spec = flag_spec(hooks, field)
+        spec = hooks.flag_spec(field)
         names += [spec["flag"], *spec.get("aliases", ())]
         if value_type(field) is bool and not spec.get("parse"):
             names.append("--no-" + spec["flag"][2:])

@@ -118,6 +118,19 @@ class TaskHooks:
                 for field in dataclasses.fields(klass) if field.name not in cls.unused]
 
     @classmethod
+    def flag_spec(cls, field):
+        """How this task's command spells one setting: the field's metadata with the task's
+        overrides (`flags`), `flag` always set (`--` + the field name with dashes by default)."""
+        spec = {**field.metadata, **cls.flags.get(field.name, {})}
+        spec["flag"] = spec.get("flag") or "--" + field.name.replace("_", "-")
+        return spec
+
+    @classmethod
+    def default(cls, field):
+        """The value a setting takes when not given: the task's default, else the field's."""
+        return cls.defaults.get(field.name, field.default)
+
+    @classmethod
     def resolve(cls, config):
         """`config` with the task's options and defaults filled in; refuses unused settings.
 

@@ -89,7 +89,7 @@ def task_function(task, positional):
 def default_of(hooks, field):
     """A setting's default: the task's (`TaskHooks.defaults`), else the field's; `empty` when
     the task requires the setting and has no default for it."""
-    default = hooks.defaults.get(field.name, field.default)
+    default = hooks.default(field)
     if default is None and field.name in hooks.required:
         return inspect.Parameter.empty
     return default
@@ -145,9 +145,8 @@ def flag_settings(hooks):
     flags = {}
     sections = (ModelConfig, DataConfig, OptimizerConfig, RunConfig, hooks.options_class)
     for field in (f for section in sections if section for f in dataclasses.fields(section)):
-        spec = {**field.metadata, **hooks.flags.get(field.name, {})}
-        for flag in (spec.get("flag") or "--" + field.name.replace("_", "-"),
-                     *spec.get("aliases", ())):
+        spec = hooks.flag_spec(field)
+        for flag in (spec["flag"], *spec.get("aliases", ())):
             flags[flag] = field.name
     return flags
 
@@ -162,8 +161,7 @@ def python_help(hooks, field):
             return match[0]
         return f"`{name}=False`" if match[1] else f"`{name}`"
 
-    spec = {**field.metadata, **hooks.flags.get(field.name, {})}
-    return _FLAG.sub(python, spec.get("help", ""))
+    return _FLAG.sub(python, hooks.flag_spec(field).get("help", ""))
 
 
 def with_args_section(doc, hooks, signature):

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from keras_bert_kit.cli.arguments import add_task_arguments, config_from_args, flag_spec
+from keras_bert_kit.cli.arguments import add_task_arguments, config_from_args
 from keras_bert_kit.errors import UserError
 from keras_bert_kit.training.config import value_type
 from keras_bert_kit.training.finetune_classifier import finetune_classifier
@@ -48,7 +48,7 @@ def flags_of(task, values):
     hooks, argv = get_task(task), []
     fields = {field.name: field for _, field in hooks.fields()}
     for name, value in values.items():
-        flag = flag_spec(hooks, fields[name])["flag"]
+        flag = hooks.flag_spec(fields[name])["flag"]
         if value_type(fields[name]) is bool and isinstance(value, bool):
             argv.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, dict):
