@@ -110,10 +110,15 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(data, straight, tmp_p
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+# New kill moments every run; pytest-xdist's workers must collect the same ids, so they seed from
+# the run's shared id (a plain pytest run seeds from the system).
+_KILL_SEEDS = random.Random(os.environ.get("PYTEST_XDIST_TESTRUNUID"))
+
+
 @pytest.mark.parametrize("seed", [
-    random.randrange(10**6),
-    pytest.param(random.randrange(10**6), marks=pytest.mark.slow),
-    pytest.param(random.randrange(10**6), marks=pytest.mark.slow)])
+    _KILL_SEEDS.randrange(10**6),
+    pytest.param(_KILL_SEEDS.randrange(10**6), marks=pytest.mark.slow),
+    pytest.param(_KILL_SEEDS.randrange(10**6), marks=pytest.mark.slow)])
 def test_a_killed_kbk_process_resumes_with_the_same_command(data, tmp_path_factory, tmp_path,
                                                             signum, seed):
     """`kbk finetune classify` as a process, killed at a random moment after its first backup
