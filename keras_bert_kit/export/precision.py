@@ -22,8 +22,12 @@ _ALIASES = {"float32": "float32", "fp32": "float32", "f32": "float32",
             "bfloat16": "bfloat16", "bf16": "bfloat16"}
 
 # CPU flags (Linux /proc/cpuinfo names) that give TF's oneDNN kernels native bfloat16
-# arithmetic; without them bfloat16 runs through conversions and is usually slower than float32.
+# arithmetic; without them bfloat16 runs through conversions and is slower than float32.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+# A bfloat16 export's serving time ÷ the float32 export's on an AVX2 CPU (TF's default path
+# there), all-MiniLM-L6-v2, text → probabilities: bench/bench_cpu_paths.py's `avx2_onednn_off`
+# rows in bench/results_cpu_paths.md (tests/export/test_precision.py compares the two).
+BF16_SLOWDOWN_ON_AVX2 = {"batch 1": 1.36, "batch 32": 1.24}
 
 
 def normalize_precision(precision):
@@ -79,9 +83,11 @@ def bf16_cpu_note(features=None):
     features = cpu_bf16_features() if features is None else features
     if features:
         return f"this CPU has {', '.join(features)}: TF runs bfloat16 matmuls natively here"
+    slowdown = ", ".join(f"{v:.2f}x at {k}" for k, v in BF16_SLOWDOWN_ON_AVX2.items())
     return ("this CPU has none of " + ", ".join(BF16_CPU_FLAGS) + ": bfloat16 runs through "
-            "conversions here and is usually slower than float32 (the export is still valid; "
-            "serve it on a CPU with AVX512-BF16 or AMX, e.g. AMD Zen 4+ or Intel Sapphire Rapids+)")
+            f"conversions here, slower than float32 (measured on AVX2: {slowdown}, MiniLM; "
+            "the export is still valid; serve it on a CPU with AVX512-BF16 or AMX, e.g. AMD "
+            "Zen 4+ or Intel Sapphire Rapids+)")
 
 
 def with_precision(model, precision):
