@@ -109,12 +109,12 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(data, straight, tmp_p
     assert_same_run(straight(task), output)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 # New kill moments every run; pytest-xdist's workers must collect the same ids, so they seed from
 # the run's shared id (a plain pytest run seeds from the system).
 _KILL_SEEDS = random.Random(os.environ.get("PYTEST_XDIST_TESTRUNUID"))
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 @pytest.mark.parametrize("seed", [
     _KILL_SEEDS.randrange(10**6),
     pytest.param(_KILL_SEEDS.randrange(10**6), marks=pytest.mark.slow),
