@@ -22,11 +22,17 @@ from keras_bert_kit.cli.common import (VERBOSE_HELP, CommandParser, fail, quiet_
                                        user_error_message)
 
 # TensorFlow leaves its oneDNN optimizations off on AVX2 CPUs; there, turned on, they serve
-# MiniLM text → probabilities in 0.83x the time at batch 32 (0.98x at batch 1), while our
-# pretraining step gained in one round and lost (1.11x) in the other
-# (bench/results_cpu_paths.md). So the commands that serve turn them on unless the user set
-# TF_ENABLE_ONEDNN_OPTS (the export's checks run in child processes, which inherit it).
+# faster, while the pretraining step's result was mixed (bench/results_cpu_paths.md). So the
+# commands that serve turn them on unless the user set TF_ENABLE_ONEDNN_OPTS (the export's
+# checks run in child processes, which inherit it). A bfloat16 export keeps TF's default: its
+# oneDNN path on an AVX2-only CPU is unmeasured (and under emulation has no kernel).
 ONEDNN_COMMANDS = ("export", "predict", "embed")
+
+
+def _serves_with_onednn(args):
+    """Whether `kbk`'s command turns oneDNN on by default (see ONEDNN_COMMANDS)."""
+    return (args.command in ONEDNN_COMMANDS
+            and str(getattr(args, "precision", "float32")).lower() not in ("bf16", "bfloat16"))
 
 
 def build_parser():
@@ -56,7 +62,7 @@ def main(argv=None):
     if unknown and not getattr(args, "passes_unknown_flags", False):
         parser.parse_args(argv)  # the usual one-line "unrecognized arguments" error, status 2
     args.unknown_flags = [flag for flag in unknown if flag != "--"]
-    if args.command in ONEDNN_COMMANDS and "tensorflow" not in sys.modules:
+    if _serves_with_onednn(args) and "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read when TensorFlow is imported
     try:
         if getattr(args, "prepare", None):

@@ -50,6 +50,10 @@ def test_kbk_export_keeps_the_users_onednn_setting(tmp_path, value):
     assert kbk_onednn_setting(tmp_path, EXPORT, TF_ENABLE_ONEDNN_OPTS=value) == value
 
 
+def test_kbk_bfloat16_export_leaves_tensorflows_default(tmp_path):
+    assert kbk_onednn_setting(tmp_path, EXPORT + ["--precision", "bf16"]) == "<unset>"
+
+
 def test_kbk_pretrain_leaves_tensorflows_default(tmp_path):
     assert kbk_onednn_setting(tmp_path, PRETRAIN) == "<unset>"
 
