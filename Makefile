@@ -28,8 +28,10 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(VENV)/bin/kbk demo
 
+# One pytest worker per core (at most 4), each test file on one worker so that its module fixtures
+# (tiny models, exports) are built once.
 test: $(VENV)/.installed-test
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 test-slow: $(VENV)/.installed-test
 	$(VENV)/bin/pytest -q -m slow

@@ -73,6 +73,7 @@ def test_bfloat16_export_needs_no_other_ops_than_float32(tiny_exports):
     assert not [op for op in report16["all"] if "Xla" in op]
 
 
+@pytest.mark.slow  # real-checkpoint check: MiniLM exported twice
 def test_bfloat16_export_is_close_to_float32_on_a_real_checkpoint(minilm_path, tmp_path):
     """all-MiniLM-L6-v2: the bfloat16 pooled output keeps its direction, probabilities stay close."""
     model = BertClassifier.from_pretrained(minilm_path, num_classes=3, sequence_length=64)

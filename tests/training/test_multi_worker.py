@@ -75,6 +75,9 @@ def check_stop_and_resume(data, straight, folder, signum, seed):
     return before, stopped, exits
 
 
+# Two workers, three runs: the longest test (minutes); tests/training/test_preemption.py keeps a
+# one-process SIGTERM-and-resume in the default suite.
+@pytest.mark.slow
 def test_sigterm_to_both_workers_saves_one_step_and_resumes_exactly(data, straight, tmp_path):
     before, stopped, exits = check_stop_and_resume(data, straight, tmp_path, signal.SIGTERM,
                                                    seed=random.randrange(1000))
