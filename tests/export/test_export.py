@@ -165,6 +165,7 @@ def test_op_report_lists_only_tf_text_ops(exported):
                for op in report["non_core"]), report["non_core"]
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_windowed_classifier_export_classifies_long_texts_whole(tmp_path):
     preprocessor = BertPreprocessor(BertTokenizer(VOCAB), sequence_length=8)
     backbone = BertBackbone(**{**TINY, "vocabulary_size": len(VOCAB)}, initializer_range=0.5)

@@ -91,6 +91,7 @@ def test_bfloat16_export_is_close_to_float32_on_a_real_checkpoint(minilm_path, t
 
 
 @pytest.mark.parametrize("task", ["tag", "squad"])
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_bfloat16_export_of_taggers_and_question_answerers(task, tmp_path):
     from tests.export.test_export_tagger_qa import (CONTEXTS, QUESTIONS, TAGGER_TEXTS,
                                                     make_answerer, make_tagger)

@@ -86,6 +86,7 @@ def test_pair_classification_metrics_match_hand_computed(tmp_path, tiny_init):
     np.testing.assert_allclose(metrics["matthews_correlation"], mcc, atol=1e-5)
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_rating_regression_metrics_match_hand_computed(tmp_path, tiny_init):
     rows = read_classification_file(SENTIMENT / "train.tsv", "text", "rating", task="regression")
     train = write_tsv(tmp_path / "train.tsv", ["text", "rating"],

@@ -90,6 +90,7 @@ def straight(data, tmp_path_factory):
     ("tag", 4, "sigterm", 4),
     ("squad", 7, "crash", 6),
 ])
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_a_stopped_run_resumes_to_the_uninterrupted_result(data, straight, tmp_path, caplog,
                                                            task, at, how, resumed_at):
     output = tmp_path / "run"
@@ -155,6 +156,7 @@ def snapshot(folder):
             for p in sorted(pathlib.Path(folder).rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_a_finished_run_is_refused_untouched_and_replaced_with_overwrite(
         data, straight, tmp_path, capsys):
     output = tmp_path / "run"
@@ -181,6 +183,7 @@ def test_a_finished_run_is_refused_untouched_and_replaced_with_overwrite(
     assert_same_run(straight("classify"), output)
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_other_settings_or_no_resume_over_a_killed_run_are_refused(data, tmp_path, capsys):
     output = tmp_path / "run"
     with pytest.raises(Preempted):
@@ -199,6 +202,7 @@ def test_other_settings_or_no_resume_over_a_killed_run_are_refused(data, tmp_pat
         assert snapshot(output) == before
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_no_resume_with_overwrite_starts_over(data, straight, tmp_path, caplog):
     output = tmp_path / "run"
     with pytest.raises(RuntimeError):

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import FIXTURES
 
 CHECKPOINT = FIXTURES / "task_heads" / "safetensors" / "sequence"  # a 3-class sequence head
@@ -22,6 +24,7 @@ def _kbk(tmp_path, *flags):
         capture_output=True, text=True, cwd=tmp_path, timeout=600)
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_a_head_that_does_not_fit_is_an_error_and_head_new_replaces_it(tmp_path):
     labels = json.loads((CHECKPOINT / "config.json").read_text())["id2label"]
     assert len(labels) != 2

@@ -87,6 +87,7 @@ def test_sigterm_to_both_workers_saves_one_step_and_resumes_exactly(data, straig
     assert stopped["batches"] >= before["batches"]
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_two_workers_end_with_equal_weights_and_only_the_chief_writes(straight):
     straight.finish()
     reports = straight.reports()

@@ -129,6 +129,7 @@ def test_records_can_be_masked_anew(data, tmp_path):
     assert result["optimizer_steps"] == 2 and np.isfinite(result["train"]["loss"])
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_minilm_continues_pretraining_with_tied_new_heads(minilm_path, tmp_path):
     import keras
 
