@@ -110,6 +110,7 @@ def test_a_task_defined_outside_the_package_exports_serves_and_decodes(tmp_path,
     assert served["num_tokens"].numpy().tolist() == [6, 2, 6, 3]
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_multiple_choice_export_serves_contexts_and_choices(tmp_path):
     model = BertMultipleChoice(_backbone(), num_choices=3, preprocessor=_preprocessor())
     report = export_saved_model(model, tmp_path / "choices" / "1", examples=TEXTS)

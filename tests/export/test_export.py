@@ -112,6 +112,7 @@ def test_warmup_file_parses_and_replays(exported):
         assert out["probabilities"].shape == (len(request["text"]), 3)
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_pair_classifier_export(tmp_path):
     classifier = tiny_classifier(text_inputs=2, labels=("different", "same"))
     report = export_saved_model(classifier, tmp_path / "pairs" / "1")
@@ -185,6 +186,7 @@ def test_windowed_classifier_export_classifies_long_texts_whole(tmp_path):
     assert np.abs(expected[1] - plain[1]).max() > 1e-4  # the long text was not just truncated
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_requests_run_at_their_longest_text_with_unchanged_outputs(tmp_path):
     classifier = tiny_classifier()   # a classifier declares trims_served_padding
     pack = tf.function(lambda t: classifier.serving_pack(t, pad_to_multiple_of=4),

@@ -759,7 +759,7 @@ def _(world):
        "a SIGTERM'd run's folder, the command again with `--learning-rate 1e-3`",
        r"run holds a backup of a run with other settings \(.*run/run_settings\.json: "
        r"learning_rate=0\.005 now 0\.001\); use a new output folder or the same settings",
-       disk=r"run/: backup/, history\.csv, .*run_settings\.json; unchanged$")
+       disk=r"run/: backup/, history\.csv, .*run_settings\.json; unchanged$", slow=True)
 def _(world):
     return _rerun_refused(world, "finetune-other-settings", world.killed_run(),
                           ["--learning-rate", "1e-3"])
@@ -768,7 +768,7 @@ def _(world):
 @fault("finetune-no-resume-over-backup", "killed fine-tuning",
        "a SIGTERM'd run's folder, the command again with `--no-resume`",
        r"run holds a killed run's backup \(backup/\); --no-resume starts it over only with "
-       r"--overwrite", disk=r"unchanged$")
+       r"--overwrite", disk=r"unchanged$", slow=True)
 def _(world):
     return _rerun_refused(world, "finetune-no-resume-over-backup", world.killed_run(),
                           ["--no-resume"])

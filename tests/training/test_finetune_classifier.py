@@ -58,6 +58,7 @@ def pair_rows(start, count):
     return rows
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_pair_classification_metrics_match_hand_computed(tmp_path, tiny_init):
     train = write_tsv(tmp_path / "train.tsv", ["a", "b", "label"], pair_rows(0, 64))
     dev = write_tsv(tmp_path / "dev.tsv", ["a", "b", "label"], pair_rows(200, 32))

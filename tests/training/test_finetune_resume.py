@@ -115,7 +115,8 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(data, straight, tmp_p
 _KILL_SEEDS = random.Random(os.environ.get("PYTEST_XDIST_TESTRUNUID"))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("signum", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+                                    signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 @pytest.mark.parametrize("seed", [
     _KILL_SEEDS.randrange(10**6),
     pytest.param(_KILL_SEEDS.randrange(10**6), marks=pytest.mark.slow),

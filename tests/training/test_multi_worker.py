@@ -180,6 +180,7 @@ for strategy in ("one_device", "mirrored"):
 """
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_mirrored_on_two_cpu_devices_matches_one_device(data, tmp_path):
     """The same global batch on 1 device and on 2 replicas: the same weights (float round-off).
 

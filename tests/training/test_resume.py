@@ -49,6 +49,7 @@ def last_row(output):
         return list(csv.DictReader(f))[-1]
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     data = make_tiny_data(tmp_path / "data")
     runs = {name: tmp_path / name for name in ("straight", "killed")}
