@@ -34,7 +34,7 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 test-slow: $(VENV)/.installed-test
-	$(VENV)/bin/pytest -q -m slow
+	$(VENV)/bin/pytest -q -m slow -n auto --maxprocesses 4 --dist loadfile
 
 bench: $(VENV)/.installed-test
 	$(PIP) install -e ".[bench]"
