@@ -221,6 +221,7 @@ def test_rest_client_decodes_with_the_declared_decoder(qa_export):
     assert {"answer", "answer_start", "start_index", "null_score"} <= set(raw[0])
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_a_model_loaded_from_a_keras_file_exports_with_its_vocabulary(tmp_path):
     """`kbk export`'s path: the tokenizer's vocabulary comes from the .keras file's assets and
     ends up inside the SavedModel's graph (the .keras file is gone when the export serves)."""

@@ -750,7 +750,7 @@ def _rerun_refused(world, id, source, extra):
        "`kbk finetune classify` again into an `--output` holding a finished run",
        r"^kbk finetune classify: error: .*run already holds a finished run \(metrics\.json\); use "
        r"--overwrite to replace it or a new --output$",
-       disk=r"run/: history\.csv, metrics\.json, model\.keras; unchanged$")
+       disk=r"run/: history\.csv, metrics\.json, model\.keras; unchanged$", slow=True)
 def _(world):
     return _rerun_refused(world, "finetune-rerun-finished", world.finished_run(), [])
 

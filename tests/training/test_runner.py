@@ -24,6 +24,7 @@ def tiny_configs(tiny, output, **model):
                 run=RunConfig(output_dir=str(output), epochs=1, jit_compile=False, verbose=0))
 
 
+@pytest.mark.slow  # a long run: CI's slow pass (make test-slow)
 def test_run_and_the_command_line_write_the_same_metrics(tiny, tmp_path, capsys):
     from_api = run("classify", **tiny_configs(tiny, tmp_path / "api"))
     assert cli.main(["finetune", "classify", "--train", str(tiny["train"]), "--dev",
