@@ -86,7 +86,7 @@ def task_function(task, positional):
     return decorate
 
 
-def default_of(hooks, field):
+def parameter_default(hooks, field):
     """A setting's default: the task's (`TaskHooks.defaults`), else the field's; `empty` when
     the task requires the setting and has no default for it."""
     default = hooks.default(field)
@@ -99,10 +99,10 @@ def settings_signature(hooks, positional):
     """The `inspect.Signature` of a task's settings, the `positional` ones first."""
     fields = {field.name: field for _, field in hooks.fields()}
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                    default=default_of(hooks, fields[name]))
+                                    default=parameter_default(hooks, fields[name]))
                   for name in positional]
     parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                     default=default_of(hooks, field))
+                                     default=parameter_default(hooks, field))
                    for name, field in fields.items() if name not in positional]
     return inspect.Signature(parameters)
 

@@ -80,8 +80,9 @@ class PretrainHooks(TaskHooks):
         self.do_lower_case = options.do_lower_case
         if self.do_lower_case is None:
             self.do_lower_case = _default_lower_case(model.preset, model.init)
-        self.train_files, self.is_text = expand_files(data.train, self.flags["train"]["flag"])
-        self.eval_files, self.eval_is_text = (expand_files(data.dev, self.flags["dev"]["flag"])
+        flags = {field.name: self.flag_spec(field)["flag"] for _, field in self.fields()}
+        self.train_files, self.is_text = expand_files(data.train, flags["train"])
+        self.eval_files, self.eval_is_text = (expand_files(data.dev, flags["dev"])
                                               if data.dev else (None, None))
         self.tokenizer = None  # only text inputs and dynamic masking need one
         if self.is_text or self.eval_is_text or options.dynamic_masking:
